@@ -1,0 +1,464 @@
+"""The command line: parse options, call the library, pick a renderer, map errors to exit codes.
+
+Exit codes: 0 success; 1 a check failed (--expect, a --run mismatch); 2 bad input.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import CheckFailed, CnnCalcError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+# --- option parsing helpers ----------------------------------------------------------------------
+
+def _ints(text: str, what: str, sizes: tuple[int, ...]) -> list[int]:
+    parts = [p for p in re.split(r"\s*[x×X,]\s*", str(text).strip().strip("[]")) if p != ""]
+    try:
+        vals = [int(p) for p in parts]
+    except ValueError:
+        raise CnnCalcError(f"{what} must be " + " or ".join(
+            {1: "N", 2: "HxW", 4: "T,B,L,R"}[n] for n in sizes) + f", got {text!r}") from None
+    if len(vals) not in sizes:
+        raise CnnCalcError(f"{what} must have {' or '.join(map(str, sizes))} numbers, "
+                           f"got {text!r}")
+    return vals
+
+
+def pair_opt(text: str | None, what: str) -> Any:
+    if text is None:
+        return None
+    vals = _ints(text, what, (1, 2))
+    return vals[0] if len(vals) == 1 else vals
+
+
+def padding_opt(text: str | None) -> Any:
+    if text is None:
+        return None
+    if text.strip().lower() in ("same", "valid", "full"):
+        return text.strip().lower()
+    vals = _ints(text, "--padding", (1, 2, 4))
+    return vals[0] if len(vals) == 1 else vals
+
+
+_SHAPE_IN_TEXT = re.compile(r"\d+\s*[x×X]\s*\d+\s*[x×X]\s*\d+|\[\s*\d+\s*\]")
+
+
+def read_input_shape(text: str) -> tuple[int, ...]:
+    from .spec import parse_shape
+    if text != "-":
+        return parse_shape(text, "INPUT")
+    if sys.stdin is None or sys.stdin.isatty():
+        raise CnnCalcError("INPUT is '-' but nothing is piped to standard input")
+    data = sys.stdin.read()
+    m = _SHAPE_IN_TEXT.search(data)
+    if not m:
+        raise CnnCalcError(f"no HxWxC shape found on standard input (got "
+                           f"{data.strip()[:60]!r})")
+    return parse_shape(m.group(0), "INPUT")
+
+
+def out(text: str = "", err: bool = False) -> None:
+    click.echo(text, err=err)
+
+
+def use_rich() -> bool:
+    return sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
+
+
+def print_table(table, title: str | None = None) -> None:
+    from .report import render_rich, render_text
+    if use_rich():
+        from rich.console import Console
+        Console().print(render_rich(table, title))
+    else:
+        if title:
+            out(title)
+        out(render_text(table))
+
+
+# --- the group: `cnncalc SPEC ...` is `cnncalc model SPEC ...` ---------------------------------
+
+class DefaultGroup(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help",
+                                                                     "--version"):
+            args = ["model"] + args
+        return super().parse_args(ctx, args)
+
+    def format_usage(self, ctx, formatter):
+        formatter.write_usage("cnncalc", "SPEC [OPTIONS]  |  COMMAND [ARGS]...")
+
+
+@click.group(cls=DefaultGroup, context_settings=CONTEXT, invoke_without_command=False)
+@click.version_option(__version__, prog_name="cnncalc")
+def main() -> None:
+    """Shape, parameter, MAC and receptive-field calculator for convolutional networks.
+
+    \b
+    SPEC is a built-in model name (see `cnncalc list`), a YAML file, or - for stdin.
+    \b
+    Examples:
+      cnncalc vgg16 --summary                 per-layer table and totals
+      cnncalc resnet50 --format json | jq .totals.params
+      cnncalc my_net.yaml --input 128x128x3 --summary
+      cnncalc conv 128x128x3 --filters 32 --kernel 3 --explain
+      cnncalc conv 224x224x3 --filters 64 --kernel 3 --padding same -q | cnncalc pool - --size 2
+    \b
+    Exit codes: 0 ok, 1 a check failed (--expect), 2 bad input.
+    Run `cnncalc model --help` for the options of `cnncalc SPEC`.
+    """
+
+
+# --- cnncalc SPEC --------------------------------------------------------------------------------
+
+@main.command("model", context_settings=CONTEXT)
+@click.argument("spec", metavar="SPEC")
+@click.option("--summary", "-s", is_flag=True, help="Print the per-layer table, then totals.")
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json", "csv", "tsv",
+                                                          "markdown"]), default="table",
+              show_default=True, help="Output format.")
+@click.option("--input", "-i", "input_", metavar="HxWxC", help="Override the spec's input shape.")
+@click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Batch size: scales MACs and activation memory only.")
+@click.option("--strict", is_flag=True, help="Make floored (non-integer) output sizes an error.")
+@click.option("--depth", "-d", type=click.IntRange(min=0), default=None,
+              help="Collapse the table's tree below this depth (0 = top level only).")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the output shape.")
+def model_cmd(spec: str, summary: bool, fmt: str, input_: str | None, batch: int, strict: bool,
+              depth: int | None, quiet: bool) -> None:
+    """Analyse a network: `cnncalc SPEC` (the word `model` is optional).
+
+    \b
+    SPEC: a built-in name (vgg16, resnet50, ...), a YAML file, or - for stdin.
+    Without --summary: input → output and totals. With it: every layer.
+    \b
+    Examples:
+      cnncalc vgg16 --summary
+      cnncalc vgg16 --input 32x32x3 --format csv > vgg_cifar.csv
+      cat net.yaml | cnncalc - --format json --batch 8
+    """
+    from . import report
+    from .analysis import analyse
+    from .spec import load, parse_shape
+
+    shape = parse_shape(input_, "--input") if input_ else None
+    model = load(spec, shape)
+    a = analyse(model, shape, batch=batch, strict=strict)
+    if quiet:
+        out(report.fmt_shape(a.output))
+        return
+    if fmt == "json":
+        out(report.dumps(report.analysis_json(a)))
+        return
+    if fmt in ("csv", "tsv"):
+        click.echo(report.render_delimited(a, "," if fmt == "csv" else "\t"), nl=False)
+        return
+    if fmt == "markdown":
+        click.echo(report.render_markdown(a, depth), nl=False)
+        return
+    if summary:
+        print_table(report.layer_table(a, depth),
+                    f"{a.name}: {report.fmt_shape(a.input)} → {report.fmt_shape(a.output)}")
+        out()
+        width = max(len(k) for k, _ in report.totals_lines(a))
+        for k, v in report.totals_lines(a):
+            out(f"{k.ljust(width)}  {v}")
+    else:
+        for line in report.overview_lines(a):
+            out(line)
+    for line in report.warning_lines(a):
+        out(line, err=True)
+
+
+# --- quick calculators ---------------------------------------------------------------------------
+
+def _quick(type_: str, input_: str, params: dict, strict: bool):
+    from .analysis import analyse
+    from .layers import REGISTRY, ParamError
+    from .spec import Leaf, Model, Seq
+
+    shape = read_input_shape(input_)
+    params = {k: v for k, v in params.items() if v is not None}
+    try:
+        layer = REGISTRY[type_](**params)
+    except (ParamError, ValueError) as e:
+        raise CnnCalcError(str(e)) from None
+    model = Model(type_, "", shape, Seq([Leaf(layer.type, layer, layer.type, None)]),
+                  "<command line>")
+    return analyse(model, shape, strict=strict).layers[0], model
+
+
+def _finish_quick(rec, explain: bool, fmt: str, quiet: bool, expect: str | None,
+                  expect_params: int | None, summary: str) -> None:
+    from . import explain as ex
+    from .report import commas, dumps, fnum, layer_json
+    from .spec import parse_shape
+
+    problems: list[str] = []
+    checks: list[str] = []
+    if expect is not None:
+        want = parse_shape(expect, "--expect")
+        if want == rec.output:
+            checks.append(f"✓ output {ex.fmt_shape(want)} is right")
+        else:
+            hints = ex.shape_hints(rec, want)
+            problems.append(f"✗ expected {ex.fmt_shape(want)}, but the output is "
+                            f"{ex.fmt_shape(rec.output)}; likely mistake: " + "; or ".join(hints))
+    if expect_params is not None:
+        if expect_params == rec.params:
+            checks.append(f"✓ {commas(expect_params)} parameters is right")
+        else:
+            hints = ex.param_hints(rec, expect_params)
+            problems.append(f"✗ expected {commas(expect_params)} parameters, but there are "
+                            f"{commas(rec.params)}; likely mistake: " + "; or ".join(hints))
+    if quiet:
+        out(ex.fmt_shape(rec.output))
+    elif fmt == "json":
+        obj = layer_json(rec)
+        if expect is not None or expect_params is not None:
+            obj["check"] = {"passed": not problems, "messages": checks + problems}
+        out(dumps(obj))
+    else:
+        out(summary)
+        f = rec.field
+        rows = [("feature maps", str(rec.feature_maps)),
+                ("params", f"{commas(rec.params)}" + (
+                    f"  (weights {commas(rec.weights)} + biases {commas(rec.biases)})"
+                    if rec.biases else "")),
+                ("MACs", commas(rec.macs)),
+                ("receptive field", f"{fnum(f.rf_h)}x{fnum(f.rf_w)}")]
+        if not explain:
+            for k, v in rows:
+                out(f"  {k:<16} {v}")
+        else:
+            out()
+            for line in ex.working(rec):
+                out(("  " + line) if line else "")
+        for w in rec.warnings:
+            out(f"warning: {w}", err=True)
+        for c in checks:
+            out(c)
+        for p in problems:
+            out(p)
+    if problems:
+        if quiet or fmt == "json":
+            for p in problems:
+                out(p, err=True)
+        raise CheckFailed()
+
+
+_COMMON_QUICK = [
+    click.option("--stride", "-s", metavar="S|HxW", help="Stride (default 1; pools: the size)."),
+    click.option("--padding", "-p", metavar="P", help="Padding: N, HxW, T,B,L,R, same, valid, "
+                                                       "full (default 0)."),
+    click.option("--explain", "-e", is_flag=True, help="Show the working with the numbers."),
+    click.option("--expect", metavar="HxWxC", help="Check an answer: exit 1 with a hint if "
+                                                   "wrong."),
+    click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+                 show_default=True),
+    click.option("--strict", is_flag=True, help="Make a floored output size an error."),
+    click.option("--quiet", "-q", is_flag=True, help="Print only the output shape (for pipes)."),
+]
+
+
+def _common(f):
+    for opt in reversed(_COMMON_QUICK):
+        f = opt(f)
+    return f
+
+
+@main.command("conv", context_settings=CONTEXT)
+@click.argument("input_", metavar="INPUT")
+@click.option("--filters", "-k", "filters", type=int, required=True,
+              help="Number of filters = output feature maps.")
+@click.option("--kernel", "-f", "kernel", required=True, metavar="F|HxW", help="Kernel size.")
+@click.option("--dilation", "-d", metavar="D|HxW", help="Dilation (default 1).")
+@click.option("--groups", "-g", type=int, help="Groups (default 1; = channels for depthwise).")
+@click.option("--no-bias", is_flag=True, help="No bias terms.")
+@click.option("--expect-params", type=int, metavar="N", help="Check a parameter count.")
+@_common
+def conv_cmd(input_: str, filters: int, kernel: str, dilation: str | None, groups: int | None,
+             no_bias: bool, expect_params: int | None, stride: str | None,
+             padding: str | None, explain: bool, expect: str | None, fmt: str, strict: bool,
+             quiet: bool) -> None:
+    """One convolution: output shape, feature maps, parameters, MACs.
+
+    INPUT is HxWxC (e.g. 128x128x3) or - to read the first shape from stdin.
+
+    \b
+    Examples:
+      cnncalc conv 128x128x3 --filters 32 --kernel 3
+      cnncalc conv 128x128x3 -k 32 -f 3 --padding 1 --expect 128x128x32
+      cnncalc conv 128x128x3 -k 32 -f 3 --expect-params 864 --explain
+      cnncalc conv 224x224x3 -k 64 -f 3 -p same -q | cnncalc pool - --size 2 -q
+    """
+    rec, _ = _quick("conv", input_, {
+        "filters": filters, "kernel": pair_opt(kernel, "--kernel"),
+        "stride": pair_opt(stride, "--stride"), "padding": padding_opt(padding),
+        "dilation": pair_opt(dilation, "--dilation"), "groups": groups,
+        "bias": False if no_bias else None}, strict)
+    from .layers import fmt_shape
+    lay = rec.layer
+    desc = (f"{fmt_shape(rec.input_shapes[0])} → conv {lay.kernel[0]}x{lay.kernel[1]}, "
+            f"{lay.filters} filters, stride {_pp(lay.stride)}, padding "
+            f"{_pad_text(lay.padding)}"
+            + (f", dilation {_pp(lay.dilation)}" if lay.dilation != (1, 1) else "")
+            + (f", groups {lay.groups}" if lay.groups > 1 else "")
+            + f" → {fmt_shape(rec.output)}")
+    _finish_quick(rec, explain, fmt, quiet, expect, expect_params, desc)
+
+
+@main.command("pool", context_settings=CONTEXT)
+@click.argument("input_", metavar="INPUT")
+@click.option("--size", "-f", "size", required=True, metavar="F|HxW", help="Window size.")
+@click.option("--ceil", is_flag=True, help="PyTorch ceil_mode: round the division up.")
+@click.option("--kind", type=click.Choice(["max", "avg"]), default="max", show_default=True)
+@_common
+def pool_cmd(input_: str, size: str, ceil: bool, kind: str, stride: str | None,
+             padding: str | None, explain: bool, expect: str | None, fmt: str, strict: bool,
+             quiet: bool) -> None:
+    """One pooling layer: output shape (the stride defaults to the size).
+
+    INPUT is HxWxC or - to read the first shape from stdin.
+
+    \b
+    Examples:
+      cnncalc pool 224x224x64 --size 2
+      cnncalc pool 112x112x64 --size 3 --stride 2 --padding 1 --explain
+      cnncalc pool 13x13x256 --size 3 --stride 2 --ceil
+    """
+    rec, _ = _quick(f"{kind}pool", input_, {
+        "size": pair_opt(size, "--size"), "stride": pair_opt(stride, "--stride"),
+        "padding": padding_opt(padding), "ceil_mode": ceil or None}, strict)
+    from .layers import fmt_shape
+    lay = rec.layer
+    desc = (f"{fmt_shape(rec.input_shapes[0])} → {kind}pool {lay.size[0]}x{lay.size[1]}, "
+            f"stride {_pp(lay.stride)}, padding {_pad_text(lay.padding)}"
+            + (", ceil_mode" if lay.ceil_mode else "") + f" → {fmt_shape(rec.output)}")
+    _finish_quick(rec, explain, fmt, quiet, expect, None, desc)
+
+
+def _pp(p: tuple[int, int]) -> str:
+    return str(p[0]) if p[0] == p[1] else f"{p[0]}x{p[1]}"
+
+
+def _pad_text(p: Any) -> str:
+    if isinstance(p, str):
+        return p
+    t, b, l, r = p
+    if t == b == l == r:
+        return str(t)
+    if t == b and l == r:
+        return f"{t}x{l}"
+    return f"{t},{b},{l},{r}"
+
+
+# --- the zoo -------------------------------------------------------------------------------------
+
+@main.command("list", context_settings=CONTEXT)
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def list_cmd(fmt: str) -> None:
+    """List the built-in models: input, output, params and MACs.
+
+    \b
+    Example:
+      cnncalc list
+    """
+    from . import report
+    from .analysis import analyse
+    from .spec import load, zoo_names
+
+    entries: list[tuple[str, Any]] = []
+    for name in zoo_names():
+        try:
+            entries.append((name, analyse(load(name))))
+        except CnnCalcError as e:       # a broken built-in must not hide the others
+            entries.append((name, f"error: {e}"))
+    if fmt == "json":
+        out(report.dumps([
+            {"name": n, "error": a} if isinstance(a, str) else
+            {"name": n, "description": a.description, "input": list(a.input),
+             "output": list(a.output), "params": a.totals()["params"],
+             "macs": a.totals()["macs"]} for n, a in entries]))
+        return
+    print_table(report.zoo_table(entries))
+
+
+@main.command("show", context_settings=CONTEXT)
+@click.argument("name")
+def show_cmd(name: str) -> None:
+    """Print a built-in model's YAML spec, to copy and edit.
+
+    \b
+    Example:
+      cnncalc show vgg16 > my_vgg.yaml
+    """
+    from .spec import ZOO_DIR, suggest, zoo_names
+
+    path = ZOO_DIR / f"{name}.yaml"
+    if name not in zoo_names():
+        raise CnnCalcError(f"no built-in model '{name}'{suggest(name, zoo_names())}; built-in: "
+                           f"{', '.join(zoo_names())}")
+    click.echo(path.read_text(encoding="utf-8"), nl=False)
+
+
+# --- entry point ---------------------------------------------------------------------------------
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return the exit code (never raises for user errors)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args:
+        args = ["--help"]
+    try:
+        result = main.main(args=args, prog_name="cnncalc", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except CheckFailed:
+        return 1
+    except CnnCalcError as e:
+        click.echo(f"cnncalc: error: {e}", err=True)
+        return 2
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.exceptions.Abort:
+        click.echo("cnncalc: aborted", err=True)
+        return 130
+    except click.ClickException as e:
+        msg = e.format_message().replace("\n", " ")
+        ctx = getattr(e, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        click.echo(f"cnncalc: error: {msg}{hint}", err=True)
+        return 2
+    except KeyboardInterrupt:
+        click.echo("cnncalc: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        raise
+    except Exception as e:  # a bug: say so in one line; CNNCALC_DEBUG=1 shows the traceback
+        if os.environ.get("CNNCALC_DEBUG"):
+            raise
+        click.echo(f"cnncalc: internal error: {type(e).__name__}: {e} (please report it; "
+                   f"CNNCALC_DEBUG=1 shows the traceback)", err=True)
+        return 70
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    try:
+        code = run()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head`): stop quietly, like other Unix tools
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = 0
+    sys.exit(code)

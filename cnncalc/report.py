@@ -1,0 +1,285 @@
+"""Records → JSON / CSV / TSV / Markdown / text tables. All user-facing strings live here.
+
+Tables are built once as rows of cells; :func:`render_text` prints them as plain aligned text
+(for pipes, files and golden tests) and :func:`render_rich` as a rich table with colour and box
+drawing (only on a terminal; rich is imported lazily).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from fractions import Fraction
+from typing import Any, Iterable, NamedTuple
+
+from .analysis import Analysis, Group, LayerRecord
+from .layers import fmt_shape
+
+FORMATS = ("table", "json", "csv", "tsv", "markdown")
+
+
+# --- numbers -------------------------------------------------------------------------------------
+
+def num(v: Fraction | int) -> int | float:
+    """A Fraction as an int when whole, else a float (JSON)."""
+    if isinstance(v, Fraction):
+        return int(v) if v.denominator == 1 else float(v)
+    return v
+
+
+def fnum(v: Fraction | int) -> str:
+    v = num(v)
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def commas(n: int) -> str:
+    return f"{n:,}"
+
+
+def si(n: int | float) -> str:
+    """15470264320 → '15.47 G'."""
+    for div, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            return f"{n / div:.2f} {unit}"
+    return str(n)
+
+
+def mib(n: int) -> str:
+    for div, unit in ((2 ** 30, "GiB"), (2 ** 20, "MiB"), (2 ** 10, "KiB")):
+        if n >= div:
+            return f"{n / div:.1f} {unit}"
+    return f"{n} B"
+
+
+def rf_text(rec: LayerRecord) -> str:
+    f = rec.field
+    return fnum(f.rf_h) if f.rf_h == f.rf_w else f"{fnum(f.rf_h)}x{fnum(f.rf_w)}"
+
+
+# --- JSON ----------------------------------------------------------------------------------------
+
+def layer_json(rec: LayerRecord, names: list[str] | None = None) -> dict[str, Any]:
+    """The per-layer object of SPEC-FORMAT.md (stable keys)."""
+    f = rec.field
+    out: dict[str, Any] = {
+        "index": rec.index, "name": rec.name, "type": rec.type, "path": rec.path,
+        "depth": rec.depth,
+        "input": list(rec.input_shapes[0]) if len(rec.input_shapes) == 1
+        else [list(s) for s in rec.input_shapes],
+        "output": list(rec.output), "feature_maps": rec.feature_maps,
+        "weights": rec.weights, "biases": rec.biases, "params": rec.params,
+        "trainable": rec.trainable, "non_trainable": rec.non_trainable, "macs": rec.macs,
+        "receptive_field": [num(f.rf_h), num(f.rf_w)], "jump": [num(f.jump_h), num(f.jump_w)],
+        "activation": rec.activation,
+    }
+    if names is not None:
+        out["from"] = names
+    if rec.warnings:
+        out["warnings"] = list(rec.warnings)
+    return out
+
+
+def input_names(a: Analysis, rec: LayerRecord) -> list[str]:
+    return [a.layers[i - 1].path if i else "input" for i in rec.inputs]
+
+
+def is_chain(a: Analysis) -> bool:
+    return all(r.inputs == (r.index - 1,) for r in a.layers)
+
+
+def analysis_json(a: Analysis) -> dict[str, Any]:
+    chain = is_chain(a)
+    return {
+        "name": a.name,
+        "description": a.description,
+        "input": list(a.input),
+        "output": list(a.output),
+        "batch": a.batch,
+        "layers": [layer_json(r, None if chain else input_names(a, r)) for r in a.layers],
+        "totals": a.totals(),
+        "warnings": a.warnings,
+    }
+
+
+_FLAT_LIST = re.compile(r"\[\s+([-\d.e, \n]+?)\s+\]")
+
+
+def dumps(obj: Any) -> str:
+    """Indented JSON with short numeric lists (shapes, fields) kept on one line."""
+    text = json.dumps(obj, indent=2, ensure_ascii=False)
+    return _FLAT_LIST.sub(lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(","))
+                          + "]", text)
+
+
+# --- tables as data ------------------------------------------------------------------------------
+
+class Table(NamedTuple):
+    headers: list[str]
+    align: str                  # one char per column: l or r
+    rows: list[list[str]]
+    styles: list[str]           # one per row: "" | "group"
+
+
+def layer_table(a: Analysis, depth: int | None = None, run: dict | None = None) -> Table:
+    """The --summary table: one row per leaf layer, plus a row per composite (tree view).
+    ``depth`` collapses everything deeper than that into its group row. ``run`` adds the
+    actual shape, a check mark and the time per layer (from --run)."""
+    headers = ["#", "Layer", "Type", "Output", "Maps", "Params", "MACs", "RF"]
+    align = "rllrrrrr"
+    if run:
+        headers += ["Actual", "OK", "ms"]
+        align += "llr"
+    rows: list[list[str]] = []
+    styles: list[str] = []
+    for row in a.rows:
+        if depth is not None and row.depth > depth:
+            continue
+        indent = "  " * row.depth
+        if isinstance(row, Group):
+            t = a.group_totals(row)
+            kind = row.kind if row.kind != "iteration" else ""
+            label = " ".join(x for x in (kind, row.label) if x)
+            cells = ["", indent + row.name, label or "·", fmt_shape(row.output),
+                     str(row.output[-1]) if row.output else "", commas(t["params"]),
+                     commas(t["macs"]), ""]
+            if run:
+                cells += ["", "", ""]
+            rows.append(cells)
+            styles.append("group")
+            continue
+        typ = row.type + (f" ({row.activation})" if row.activation else "")
+        cells = [str(row.index), indent + row.name, typ, fmt_shape(row.output),
+                 str(row.feature_maps), commas(row.params), commas(row.macs),
+                 rf_text(row) if len(row.output) == 3 else ""]
+        if run:
+            lr = run["by_index"].get(row.index)
+            if lr is None:
+                cells += ["", "", ""]
+            else:
+                ok = tuple(lr["shape"]) == row.output
+                cells += [fmt_shape(lr["shape"]), "✓" if ok else "✗", f"{lr['seconds'] * 1e3:.1f}"]
+        rows.append(cells)
+        styles.append("")
+    return Table(headers, align, rows, styles)
+
+
+def totals_lines(a: Analysis) -> list[tuple[str, str]]:
+    t = a.totals()
+    last_spatial = next((r for r in reversed(a.layers) if len(r.output) == 3), None)
+    lines = [
+        ("Total params", f"{commas(t['params'])}  ({mib(t['param_bytes'])} as float32)"),
+        ("  trainable", commas(t["trainable"])),
+        ("  non-trainable", commas(t["non_trainable"])),
+        ("MACs" + (f" (batch {a.batch})" if a.batch > 1 else ""),
+         f"{commas(t['macs'])}  ({si(t['macs'])}MACs)"),
+        ("FLOPs (2 × MACs)", f"{commas(t['flops'])}  ({si(t['flops'])}FLOPs)"),
+        ("Activations", f"{commas(t['activation_bytes'])} bytes  ({mib(t['activation_bytes'])}, "
+                        f"float32, batch {a.batch})"),
+    ]
+    if last_spatial is not None:
+        lines.append(("Receptive field", f"{rf_text(last_spatial)} px at "
+                                         f"{last_spatial.path}"))
+    return lines
+
+
+def overview_lines(a: Analysis) -> list[str]:
+    head = f"{a.name}: {fmt_shape(a.input)} → {fmt_shape(a.output)}  ({len(a.layers)} layers)"
+    if a.description:
+        head += f"\n{a.description}"
+    body = [head, ""]
+    width = max(len(k) for k, _ in totals_lines(a))
+    body += [f"{k.ljust(width)}  {v}" for k, v in totals_lines(a)]
+    return body
+
+
+def warning_lines(a: Analysis, limit: int | None = 10) -> list[str]:
+    if not a.warnings:
+        return []
+    shown = a.warnings if limit is None else a.warnings[:limit]
+    lines = [f"warning: {w}" for w in shown]
+    if limit is not None and len(a.warnings) > limit:
+        lines.append(f"... and {len(a.warnings) - limit} more warnings (--format json lists all)")
+    return lines
+
+
+# --- rendering -----------------------------------------------------------------------------------
+
+def render_text(table: Table) -> str:
+    widths = [len(h) for h in table.headers]
+    for row in table.rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row)]
+
+    def line(cells: list[str]) -> str:
+        out = [c.rjust(w) if a == "r" else c.ljust(w)
+               for c, w, a in zip(cells, widths, table.align)]
+        return "  ".join(out).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(table.headers), rule] + [line(r) for r in table.rows])
+
+
+def render_rich(table: Table, title: str | None = None):
+    from rich import box
+    from rich.table import Table as RichTable
+
+    t = RichTable(title=title, box=box.SIMPLE_HEAD, header_style="bold", title_style="bold",
+                  pad_edge=False)
+    for h, a in zip(table.headers, table.align):
+        t.add_column(h, justify="right" if a == "r" else "left", no_wrap=True)
+    for row, style in zip(table.rows, table.styles):
+        t.add_row(*row, style="dim" if style == "group" else None)
+    return t
+
+
+def render_delimited(a: Analysis, delimiter: str) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
+    w.writerow(["index", "name", "type", "path", "depth", "input", "output", "feature_maps",
+                "weights", "biases", "params", "trainable", "non_trainable", "macs",
+                "receptive_field", "jump", "activation", "from"])
+    for r in a.layers:
+        f = r.field
+        w.writerow([r.index, r.name, r.type, r.path, r.depth,
+                    " ".join(fmt_shape(s) for s in r.input_shapes), fmt_shape(r.output),
+                    r.feature_maps, r.weights, r.biases, r.params, r.trainable,
+                    r.non_trainable, r.macs, f"{fnum(f.rf_h)}x{fnum(f.rf_w)}",
+                    f"{fnum(f.jump_h)}x{fnum(f.jump_w)}", r.activation or "",
+                    " ".join(input_names(a, r))])
+    return buf.getvalue()
+
+
+def render_markdown(a: Analysis, depth: int | None = None) -> str:
+    table = layer_table(a, depth)
+
+    def esc(c: str) -> str:
+        stripped = c.lstrip(" ")
+        return "\u00a0" * (len(c) - len(stripped)) + stripped.replace("|", "\\|")
+
+    lines = [f"## {a.name}: {fmt_shape(a.input)} → {fmt_shape(a.output)}", ""]
+    if a.description:
+        lines += [a.description, ""]
+    lines.append("| " + " | ".join(table.headers) + " |")
+    lines.append("|" + "|".join("---:" if x == "r" else "---" for x in table.align) + "|")
+    for row in table.rows:
+        lines.append("| " + " | ".join(esc(c) for c in row) + " |")
+    lines += ["", "| Total | |", "|---|---:|"]
+    lines += [f"| {k.strip()} | {v} |" for k, v in totals_lines(a)]
+    if a.warnings:
+        lines += [""] + [f"- warning: {w}" for w in a.warnings]
+    return "\n".join(lines) + "\n"
+
+
+def zoo_table(entries: Iterable[tuple[str, Analysis | str]]) -> Table:
+    rows, styles = [], []
+    for name, a in entries:
+        if isinstance(a, str):
+            rows.append([name, "", "", "", "", a])
+        else:
+            t = a.totals()
+            rows.append([name, fmt_shape(a.input), fmt_shape(a.output), commas(t["params"]),
+                         si(t["macs"]), a.description])
+        styles.append("")
+    return Table(["Model", "Input", "Output", "Params", "MACs", "Description"], "lllrrl", rows,
+                 styles)

@@ -1,0 +1,628 @@
+"""YAML → model tree. The only module that imports yaml.
+
+Loading is always safe (a SafeLoader subclass that records line numbers). The result is a
+:class:`Model` whose ``body`` is a tree of :class:`Seq`, :class:`Leaf` and :class:`Composite`
+nodes, with blocks, repeats and ``$name`` substitutions already expanded; shape-dependent parts
+(``from:`` references, ``shortcut: auto``) are resolved by :mod:`cnncalc.analysis`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import CnnCalcError
+from .layers import REGISTRY, Layer, ParamError, suggest
+
+ZOO_DIR = Path(__file__).parent / "configs"
+MAX_LAYERS = 100_000
+MAX_NESTING = 64
+COMPOSITES = ("block", "repeat", "residual", "parallel")
+TOP_KEYS = ("name", "description", "input", "defaults", "blocks", "layers")
+Shape = tuple[int, ...]
+
+
+# --- the tree ------------------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class Leaf:
+    type: str
+    layer: Layer
+    name: str
+    line: int | None
+    refs: list[str | int] | None = None      # `from:`; None = the previous item
+
+
+@dataclass(eq=False)
+class Seq:
+    items: list[Any] = field(default_factory=list)   # Leaf | Composite
+
+
+@dataclass(eq=False)
+class Composite:
+    kind: str                      # block | repeat | residual | parallel
+    name: str
+    line: int | None
+    parts: list[Seq]               # block: [body]; repeat: iterations; parallel: branches;
+    #                                residual: [body] + ([shortcut] if a list)
+    label: str = ""                # block: the block's name; parallel: the merge
+    shortcut: str | None = None    # residual: "identity", "auto" or "layers"
+    activation: str | None = None  # residual: after the add
+    refs: list[str | int] | None = None
+
+
+@dataclass(eq=False)
+class Model:
+    name: str
+    description: str
+    input: Shape | None
+    body: Seq
+    file: str
+    text: str = ""
+    leaves: int = 0
+
+
+# --- shapes --------------------------------------------------------------------------------------
+
+_SEP = re.compile(r"\s*[x×X,*]\s*")
+
+
+def parse_shape(value: Any, what: str = "input") -> Shape:
+    """``224x224x3``, ``224×224×3``, ``[224, 224, 3]``, ``[25088]`` or ``25088`` → a tuple."""
+    if isinstance(value, str):
+        text = value.strip().strip("[]()")
+        parts = _SEP.split(text) if text else []
+        try:
+            dims = [int(p) for p in parts]
+        except ValueError:
+            raise CnnCalcError(f"{what} shape must look like HxWxC (e.g. 224x224x3) or N, "
+                               f"got {value!r}") from None
+    elif isinstance(value, bool):
+        dims = []
+    elif isinstance(value, int):
+        dims = [value]
+    elif isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool)
+                                                  for v in value):
+        dims = list(value)
+    else:
+        dims = []
+    if len(dims) not in (1, 3):
+        raise CnnCalcError(f"{what} shape must be HxWxC or a 1-D length N, got {value!r}")
+    if min(dims) <= 0:
+        raise CnnCalcError(f"{what} shape must be positive, got {value!r}")
+    return tuple(dims)
+
+
+# --- safe YAML with line numbers -----------------------------------------------------------------
+
+class LDict(dict):
+    __slots__ = ("line",)
+
+
+class LList(list):
+    __slots__ = ("line",)
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _map(loader: _Loader, node: yaml.MappingNode):
+    data = LDict()
+    data.line = node.start_mark.line + 1
+    yield data
+    loader.flatten_mapping(node)
+    seen: set[Any] = set()
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            raise CnnCalcError(f"a mapping key must be a plain value, got {key!r}",
+                               line=key_node.start_mark.line + 1) from None
+        if key in seen:
+            raise CnnCalcError(f"duplicate key {key!r}", line=key_node.start_mark.line + 1)
+        seen.add(key)
+        data[key] = loader.construct_object(value_node, deep=True)
+
+
+def _seq(loader: _Loader, node: yaml.SequenceNode):
+    data = LList()
+    data.line = node.start_mark.line + 1
+    yield data
+    data.extend(loader.construct_sequence(node, deep=True))
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _map)
+_Loader.add_constructor("tag:yaml.org,2002:seq", _seq)
+
+
+def _line(value: Any, default: int | None = None) -> int | None:
+    return getattr(value, "line", default)
+
+
+def read_source(spec: str) -> tuple[str, str, str]:
+    """SPEC (zoo name, path or '-') → (display file name, default model name, text)."""
+    if spec == "-":
+        data = sys.stdin.buffer.read()
+        label, stem = "<stdin>", "stdin"
+    else:
+        path = Path(spec)
+        zoo = ZOO_DIR / f"{spec}.yaml"
+        if not path.exists() and os.sep not in spec and "." not in spec:
+            if zoo.exists():
+                path = zoo
+            else:
+                names = zoo_names()
+                raise CnnCalcError(
+                    f"'{spec}' is neither a file nor a built-in model{suggest(spec, names)}; "
+                    f"built-in: {', '.join(names)}")
+        label, stem = (spec if path != zoo else f"{spec} (built-in)"), path.stem
+        if not path.exists():
+            raise CnnCalcError(f"no such file: {spec}")
+        if path.is_dir():
+            raise CnnCalcError(f"{spec} is a directory, not a YAML file")
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise CnnCalcError(f"cannot read {spec}: {e.strerror or e}") from None
+    if b"\0" in data[:8192]:
+        raise CnnCalcError("not a text file (binary data); expected a YAML spec", file=label)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise CnnCalcError(f"not UTF-8 text (byte {e.start}); expected a YAML spec",
+                           file=label) from None
+    return label, stem, text
+
+
+def zoo_names() -> list[str]:
+    return sorted(p.stem for p in ZOO_DIR.glob("*.yaml"))
+
+
+def parse_yaml(text: str, label: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except CnnCalcError as e:
+        raise e.located(file=label)
+    except yaml.constructor.ConstructorError as e:
+        mark = e.problem_mark
+        tag = re.search(r"tag '([^']*)'", str(e.problem))
+        msg = (f"unsupported YAML tag {tag.group(1)!r}; specs are plain data and never run code"
+               if tag else str(e.problem))
+        raise CnnCalcError(msg, file=label, line=mark.line + 1 if mark else None) from None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f" (column {mark.column + 1})" if mark else ""
+        raise CnnCalcError(f"invalid YAML: {e.problem or e.context}{where}", file=label,
+                           line=mark.line + 1 if mark else None) from None
+    except yaml.YAMLError as e:
+        raise CnnCalcError(f"invalid YAML: {e}", file=label) from None
+    except RecursionError:
+        raise CnnCalcError("YAML nested too deeply", file=label) from None
+
+
+def load(spec: str, input_shape: Shape | None = None) -> Model:
+    """Read and parse SPEC (zoo name, path or '-')."""
+    label, stem, text = read_source(spec)
+    return loads(text, label, stem, input_shape)
+
+
+def loads(text: str, label: str = "<string>", stem: str = "model",
+          input_shape: Shape | None = None) -> Model:
+    doc = parse_yaml(text, label)
+    if doc is None:
+        raise CnnCalcError("the spec is empty; it needs at least 'layers:'", file=label)
+    if not isinstance(doc, dict):
+        raise CnnCalcError(f"the spec must be a mapping with 'layers:', got a "
+                           f"{type(doc).__name__}", file=label, line=_line(doc, 1))
+    for key in doc:
+        if key not in TOP_KEYS:
+            raise CnnCalcError(f"unknown top-level key {key!r}{suggest(key, TOP_KEYS)}; "
+                               f"valid: {', '.join(TOP_KEYS)}", file=label, line=doc.line)
+    builder = _Builder(label, doc)
+    try:
+        shape = input_shape
+        if shape is None and doc.get("input") is not None:
+            shape = parse_shape(doc["input"])
+        body = builder.seq(doc.get("layers"), {}, 0, "layers", _line(doc))
+        if not body.items:
+            raise CnnCalcError("'layers' is empty", line=_line(doc.get("layers"), doc.line))
+    except CnnCalcError as e:
+        raise e.located(file=label)
+    except RecursionError:
+        raise CnnCalcError("the spec is nested too deeply (a recursive YAML alias?)",
+                           file=label) from None
+    name = doc.get("name", stem)
+    desc = doc.get("description", "")
+    return Model(str(name), str(desc or ""), shape, body, label, text, builder.leaves)
+
+
+# --- $name substitution with safe integer arithmetic -------------------------------------------
+
+_TOKEN = re.compile(r"\s*(?:(\d+)|\$([A-Za-z_]\w*)|(//|[-+*()/%]))")
+
+
+def _evaluate(expr: str, env: dict[str, Any]) -> Any:
+    """Evaluate ``$a * 4 + 1`` with ints, + − * // % and parentheses. Never uses eval()."""
+    whole = re.fullmatch(r"\s*\$([A-Za-z_]\w*)\s*", expr)
+    if whole:
+        return _lookup(whole.group(1), env)
+    tokens: list[tuple[str, Any]] = []
+    pos = 0
+    while pos < len(expr):
+        if expr[pos:].strip() == "":
+            break
+        m = _TOKEN.match(expr, pos)
+        if not m:
+            raise CnnCalcError(f"cannot read the expression {expr!r} at {expr[pos:].strip()!r}")
+        if m.group(1):
+            tokens.append(("n", int(m.group(1))))
+        elif m.group(2):
+            v = _lookup(m.group(2), env)
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise CnnCalcError(f"${m.group(2)} is {v!r}, not an integer, in {expr!r}")
+            tokens.append(("n", v))
+        else:
+            tokens.append(("op", m.group(3)))
+        pos = m.end()
+    if len(tokens) > 200:
+        raise CnnCalcError(f"expression too long: {expr[:40]!r}...")
+    i = 0
+
+    def peek():
+        return tokens[i] if i < len(tokens) else ("end", None)
+
+    def atom() -> int:
+        nonlocal i
+        kind, val = peek()
+        if kind == "n":
+            i += 1
+            return val
+        if val == "-":
+            i += 1
+            return -atom()
+        if val == "(":
+            i += 1
+            v = add()
+            if peek() != ("op", ")"):
+                raise CnnCalcError(f"missing ')' in {expr!r}")
+            i += 1
+            return v
+        raise CnnCalcError(f"unexpected {val or 'end'!r} in the expression {expr!r}")
+
+    def mul() -> int:
+        nonlocal i
+        v = atom()
+        while peek()[1] in ("*", "//", "/", "%"):
+            op = peek()[1]
+            i += 1
+            r = atom()
+            if op == "*":
+                v = v * r
+                if abs(v) > 10 ** 15:
+                    raise CnnCalcError(f"{expr!r} is too large")
+                continue
+            if r == 0:
+                raise CnnCalcError(f"division by zero in {expr!r}")
+            if op == "/" and v % r:
+                raise CnnCalcError(f"{v} / {r} is not a whole number in {expr!r}; use // to "
+                                   f"round down")
+            v = v % r if op == "%" else v // r
+        return v
+
+    def add() -> int:
+        nonlocal i
+        v = mul()
+        while peek()[1] in ("+", "-"):
+            op = peek()[1]
+            i += 1
+            v = v + mul() if op == "+" else v - mul()
+        return v
+
+    value = add()
+    if i != len(tokens):
+        raise CnnCalcError(f"unexpected {tokens[i][1]!r} in the expression {expr!r}")
+    return value
+
+
+def _lookup(name: str, env: dict[str, Any]) -> Any:
+    if name not in env:
+        known = ", ".join(f"${k}" for k in env) or "none: $names work only inside a block"
+        raise CnnCalcError(f"${name} is not defined{suggest(name, env)} (defined: {known})")
+    value = env[name]
+    if value is _MISSING:
+        raise CnnCalcError(f"block parameter ${name} has no default and was not given")
+    return value
+
+
+_MISSING = object()
+
+
+def _substitute(value: Any, env: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        return _evaluate(value, env) if "$" in value else value
+    if isinstance(value, dict):
+        out = LDict((k, _substitute(v, env)) for k, v in value.items())
+        out.line = _line(value)
+        return out
+    if isinstance(value, list):
+        out2 = LList(_substitute(v, env) for v in value)
+        out2.line = _line(value)
+        return out2
+    return value
+
+
+# --- building the tree ---------------------------------------------------------------------------
+
+class _Builder:
+    def __init__(self, label: str, doc: dict):
+        self.label = label
+        self.defaults = self._defaults(doc.get("defaults"))
+        blocks = doc.get("blocks") or {}
+        if not isinstance(blocks, dict):
+            raise CnnCalcError("'blocks' must be a mapping of block names to definitions",
+                               file=label, line=_line(blocks, doc.line))
+        self.blocks: dict[str, dict] = blocks
+        self.leaves = 0
+
+    def _defaults(self, raw: Any) -> dict[str, dict]:
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            raise CnnCalcError("'defaults' must map layer types to parameters",
+                               file=self.label, line=_line(raw))
+        out: dict[str, dict] = {}
+        for key, params in raw.items():
+            if key not in REGISTRY:
+                raise CnnCalcError(f"defaults: unknown layer type {key!r}"
+                                   f"{suggest(key, REGISTRY)}", file=self.label, line=raw.line)
+            if not isinstance(params, dict):
+                raise CnnCalcError(f"defaults for {key} must be a mapping of parameters",
+                                   file=self.label, line=raw.line)
+            cls = REGISTRY[key]
+            for p in params:
+                if p not in cls.params:
+                    raise CnnCalcError(f"defaults: unknown parameter {p!r} for {cls.type}"
+                                       f"{suggest(p, cls.params)}", file=self.label,
+                                       line=_line(params, raw.line))
+            out.setdefault(cls.type, {}).update(params)
+        return out
+
+    # a list of layer entries → Seq
+    def seq(self, entries: Any, env: dict, depth: int, what: str, line: int | None) -> Seq:
+        if depth > MAX_NESTING:
+            raise CnnCalcError(f"nesting deeper than {MAX_NESTING} levels (a block that uses "
+                               f"itself, or a recursive YAML alias?)", line=line)
+        if entries is None:
+            raise CnnCalcError(f"'{what}' is missing; it must be a list of layers", line=line)
+        if not isinstance(entries, list):
+            raise CnnCalcError(f"'{what}' must be a list of layers, got {entries!r}"[:200],
+                               line=_line(entries, line))
+        seq = Seq()
+        counts: dict[str, int] = {}
+        names: dict[str, int | None] = {}
+        for pos, entry in enumerate(entries, 1):
+            eline = _line(entry, _line(entries, line))
+            try:
+                item = self.entry(entry, env, depth, counts, eline)
+            except CnnCalcError as e:
+                raise e.located(line=eline, index=pos if depth == 0 else None)
+            if item.name in names:
+                raise CnnCalcError(f"duplicate name '{item.name}' (first used at line "
+                                   f"{names[item.name]})", line=item.line or eline,
+                                   index=pos if depth == 0 else None)
+            names[item.name] = item.line or eline
+            seq.items.append(item)
+        return seq
+
+    def entry(self, entry: Any, env: dict, depth: int, counts: dict, line: int | None):
+        if isinstance(entry, str):
+            kind, value = entry.strip(), None
+        elif isinstance(entry, dict) and len(entry) == 1:
+            kind, value = next(iter(entry.items()))
+        elif isinstance(entry, dict):
+            keys = list(entry)
+            hint = ""
+            if keys and keys[0] in REGISTRY:
+                hint = f"; write {keys[0]}: {{...}} with the parameters inside"
+            raise CnnCalcError(f"a layer must be a single-key mapping like 'conv: {{filters: 64}}'"
+                               f", got keys {keys}{hint}")
+        else:
+            raise CnnCalcError(f"a layer must be a type name or a single-key mapping, got "
+                               f"{entry!r}"[:200])
+        if not isinstance(kind, str):
+            raise CnnCalcError(f"layer type must be a name, got {kind!r}")
+        value = _substitute(value, env) if env or _has_dollar(value) else value
+        if kind in COMPOSITES:
+            return getattr(self, kind)(value, env, depth, counts, line)
+        if kind not in REGISTRY:
+            raise CnnCalcError(f"unknown layer type '{kind}'"
+                               f"{suggest(kind, list(REGISTRY) + list(COMPOSITES))}; valid: "
+                               f"{', '.join(sorted({c.type for c in REGISTRY.values()}))}, "
+                               f"{', '.join(COMPOSITES)}")
+        return self.leaf(kind, value, counts, line)
+
+    def _count(self) -> None:
+        self.leaves += 1
+        if self.leaves > MAX_LAYERS:
+            raise CnnCalcError(f"the spec expands to more than {MAX_LAYERS:,} layers")
+
+    def _name(self, base: str, counts: dict, given: Any) -> str:
+        counts[base] = counts.get(base, 0) + 1
+        if given is None:
+            return f"{base}_{counts[base]}"
+        if not isinstance(given, (str, int)) or isinstance(given, bool) or str(given) == "":
+            raise CnnCalcError(f"name must be a non-empty string, got {given!r}")
+        if "." in str(given):
+            raise CnnCalcError(f"name {given!r} must not contain '.' (it separates paths)")
+        return str(given)
+
+    def leaf(self, kind: str, value: Any, counts: dict, line: int | None) -> Leaf:
+        cls = REGISTRY[kind]
+        ctype = cls.type
+        if value is None:
+            params: dict = {}
+        elif isinstance(value, dict):
+            params = dict(value)
+        elif cls.main is None:
+            raise CnnCalcError(f"{ctype} takes no shorthand value, got {value!r}",
+                               type=ctype)
+        else:
+            params = {cls.main: value}
+        name = self._name(ctype, counts, params.pop("name", None))
+        refs = _refs(params.pop("from", None)) if "from" in params else None
+        merged = {**self.defaults.get(ctype, {}), **params}
+        self._count()
+        try:
+            layer = cls(**merged)
+        except (ParamError, ValueError) as e:
+            raise CnnCalcError(str(e), line=_line(value, line), name=name, type=ctype) from None
+        return Leaf(ctype, layer, name, _line(value, line), refs)
+
+    def _mapping(self, kind: str, value: Any, allowed: tuple[str, ...]) -> dict:
+        if not isinstance(value, dict):
+            raise CnnCalcError(f"{kind} needs a mapping with {', '.join(allowed)}, got "
+                               f"{value!r}"[:200])
+        for key in value:
+            if key not in allowed:
+                raise CnnCalcError(f"unknown key {key!r} in {kind}{suggest(key, allowed)}; "
+                                   f"valid: {', '.join(allowed)}")
+        return value
+
+    def block(self, value: Any, env: dict, depth: int, counts: dict, line: int | None):
+        if isinstance(value, str):
+            value = {"use": value}
+        if not isinstance(value, dict) or "use" not in value:
+            raise CnnCalcError(f"block needs 'use: NAME', got {value!r}"[:200])
+        args = dict(value)
+        use = args.pop("use")
+        given_name = args.pop("name", None)
+        refs = _refs(args.pop("from", None)) if "from" in args else None
+        if use not in self.blocks:
+            raise CnnCalcError(f"unknown block '{use}'{suggest(use, self.blocks)}; defined: "
+                               f"{', '.join(self.blocks) or 'none (add a blocks: section)'}")
+        definition = self.blocks[use]
+        if isinstance(definition, list):
+            definition = {"layers": definition}
+        self._mapping(f"block '{use}'", definition, ("params", "layers"))
+        declared = definition.get("params") or {}
+        if isinstance(declared, list):
+            declared = {k: _MISSING for k in declared}
+        elif isinstance(declared, dict):
+            declared = {k: (_MISSING if v is None else v) for k, v in declared.items()}
+        else:
+            raise CnnCalcError(f"block '{use}': params must be a mapping of defaults")
+        for key in args:
+            if key not in declared:
+                raise CnnCalcError(f"block '{use}' has no parameter '{key}'"
+                                   f"{suggest(key, declared)}; its parameters: "
+                                   f"{', '.join(declared) or 'none'}")
+        scope = {**declared, **args}
+        missing = [k for k, v in scope.items() if v is _MISSING]
+        if missing:
+            raise CnnCalcError(f"block '{use}' needs parameter(s) {', '.join(missing)}")
+        name = self._name(str(use), counts, given_name)
+        body = self.seq(definition.get("layers"), scope, depth + 1, f"blocks.{use}.layers",
+                        _line(definition, line))
+        return Composite("block", name, line, [body], label=str(use), refs=refs)
+
+    def repeat(self, value: Any, env: dict, depth: int, counts: dict, line: int | None):
+        value = self._mapping("repeat", value, ("times", "layers", "name", "from"))
+        times = value.get("times")
+        if not isinstance(times, int) or isinstance(times, bool) or times < 1:
+            raise CnnCalcError(f"repeat needs 'times' >= 1, got {times!r}")
+        name = self._name("repeat", counts, value.get("name"))
+        before = self.leaves
+        first = self.seq(value.get("layers"), env, depth + 1, "repeat.layers", line)
+        size = self.leaves - before
+        if size * times + before > MAX_LAYERS:
+            raise CnnCalcError(f"repeat {times} × {size} layers expands to more than "
+                               f"{MAX_LAYERS:,} layers")
+        parts = [first] + [self.seq(value.get("layers"), env, depth + 1, "repeat.layers", line)
+                           for _ in range(times - 1)]
+        return Composite("repeat", name, line, parts, refs=_refs(value.get("from")))
+
+    def residual(self, value: Any, env: dict, depth: int, counts: dict, line: int | None):
+        if isinstance(value, list):
+            value = {"body": value}
+        value = self._mapping("residual", value,
+                              ("body", "shortcut", "activation", "name", "from"))
+        name = self._name("residual", counts, value.get("name"))
+        body = self.seq(value.get("body"), env, depth + 1, "residual.body", line)
+        shortcut = value.get("shortcut", "identity")
+        parts = [body]
+        if shortcut is None or shortcut in ("identity", "none"):
+            mode = "identity"
+        elif shortcut == "auto":
+            mode = "auto"
+        elif isinstance(shortcut, list):
+            mode = "layers"
+            parts.append(self.seq(shortcut, env, depth + 1, "residual.shortcut", line))
+        else:
+            raise CnnCalcError(f"shortcut must be 'identity', 'auto' or a list of layers, got "
+                               f"{shortcut!r}"[:200])
+        act = value.get("activation")
+        if act is not None:
+            from .layers import activation
+            try:
+                act = activation("activation", act)
+            except ParamError as e:
+                raise CnnCalcError(str(e)) from None
+            if act is not None:
+                self._count()
+        self._count()   # the add
+        return Composite("residual", name, line, parts, shortcut=mode, activation=act,
+                         refs=_refs(value.get("from")))
+
+    def parallel(self, value: Any, env: dict, depth: int, counts: dict, line: int | None):
+        if isinstance(value, list):
+            value = {"branches": value}
+        value = self._mapping("parallel", value, ("branches", "merge", "name", "from"))
+        merge = value.get("merge", "concat")
+        if merge not in ("concat", "add", "multiply"):
+            raise CnnCalcError(f"parallel merge must be concat, add or multiply, got {merge!r}")
+        branches = value.get("branches")
+        if not isinstance(branches, list) or len(branches) < 2:
+            raise CnnCalcError("parallel needs 'branches': a list of two or more layer lists")
+        name = self._name("parallel", counts, value.get("name"))
+        parts = []
+        for i, br in enumerate(branches):
+            if br is None or br == "identity":
+                br = LList()
+            parts.append(self.seq(br, env, depth + 1, f"parallel.branches[{i}]", line)
+                         if br else Seq())
+        self._count()   # the merge
+        return Composite("parallel", name, line, parts, label=merge,
+                         refs=_refs(value.get("from")))
+
+
+def _has_dollar(value: Any) -> bool:
+    if isinstance(value, str):
+        return "$" in value
+    if isinstance(value, dict):
+        return any(_has_dollar(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_dollar(v) for v in value)
+    return False
+
+
+def _refs(value: Any) -> list[str | int] | None:
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else [value]
+    out: list[str | int] = []
+    for v in items:
+        if isinstance(v, bool) or not isinstance(v, (str, int)) or (isinstance(v, int) and v >= 0):
+            raise CnnCalcError(f"from: must list layer names or negative relative indices "
+                               f"(-1 = previous), got {v!r}")
+        out.append(v)
+    if not out:
+        raise CnnCalcError("from: is empty")
+    return out
