@@ -266,6 +266,9 @@ def resolve_window(layer: Layer, h: int, w: int, kernel: tuple[int, int], stride
                 f"of the padded input {'are' if left > 1 else 'is'} never reached")
         pads += [before, after]
         outs.append(out)
+    if len(notes) == 2 and notes[0].replace("height", "width").replace(" row", " column") \
+            == notes[1]:
+        notes = [notes[0].replace("height:", "height and width:").replace(" row", " row/column")]
     return Window(outs[0], outs[1], tuple(pads)), tuple(notes)  # type: ignore[arg-type]
 
 
