@@ -534,13 +534,14 @@ class _Builder:
         return Composite("block", name, line, [body], label=str(use), refs=refs)
 
     def repeat(self, value: Any, env: dict, depth: int, counts: dict, line: int | None):
-        value = self._mapping("repeat", value, ("times", "layers", "name", "from"))
+        value = self._mapping("repeat", value, ("times", "layers", "first", "name", "from"))
         times = value.get("times")
         if not isinstance(times, int) or isinstance(times, bool) or times < 1:
             raise CnnCalcError(f"repeat needs 'times' >= 1, got {times!r}")
         name = self._name("repeat", counts, value.get("name"))
         before = self.leaves
-        first = self.seq(value.get("layers"), env, depth + 1, "repeat.layers", line)
+        first_layers = _first_iteration(value.get("layers"), value.get("first"))
+        first = self.seq(first_layers, env, depth + 1, "repeat.layers", line)
         size = self.leaves - before
         if size * times + before > MAX_LAYERS:
             raise CnnCalcError(f"repeat {times} × {size} layers expands to more than "
@@ -601,6 +602,35 @@ class _Builder:
         self._count()   # the merge
         return Composite("parallel", name, line, parts, label=merge,
                          refs=_refs(value.get("from")))
+
+
+def _first_iteration(layers: Any, first: Any) -> Any:
+    """``repeat: {first: {stride: 2}, ...}``: in the first iteration only, these block arguments
+    are added to (or override those of) every ``block:`` entry of ``layers`` — the first block of
+    a ResNet or MobileNet stage is the one that strides."""
+    if first is None or not isinstance(layers, list):
+        return layers
+    if not isinstance(first, dict) or not first:
+        raise CnnCalcError(f"repeat 'first' must be a mapping of block arguments for the first "
+                           f"iteration, e.g. {{stride: 2}}, got {first!r}"[:200])
+    out = LList()
+    out.line = _line(layers)
+    used = False
+    for entry in layers:
+        if isinstance(entry, dict) and len(entry) == 1 and "block" in entry:
+            args = entry["block"]
+            args = {"use": args} if isinstance(args, str) else args
+            if isinstance(args, dict):
+                merged = LDict({**args, **first})
+                merged.line = _line(args, _line(entry))
+                entry = LDict(block=merged)
+                entry.line = merged.line
+                used = True
+        out.append(entry)
+    if not used:
+        raise CnnCalcError("repeat 'first' sets block arguments, but 'layers' has no "
+                           "'block:' entry to receive them")
+    return out
 
 
 def _has_dollar(value: Any) -> bool:
