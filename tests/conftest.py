@@ -1,0 +1,133 @@
+"""Shared fixtures: golden files (regenerated only with ``pytest --overwrite``, as torchinfo
+does) and an in-process runner for the command line.
+
+The runner calls :func:`cnncalc.cli.run` (the same function the console script calls) with
+stdout, stderr and stdin redirected, so a test sees exactly what a user in a pipe sees: plain
+text (stdout is not a terminal), the exit code, and every line written to stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--overwrite", action="store_true", default=False,
+                     help="Rewrite the golden files under tests/golden/ from the current output "
+                          "instead of comparing against them.")
+
+
+@pytest.fixture
+def golden(request: pytest.FixtureRequest):
+    """``golden("name.txt", text)``: compare ``text`` with tests/golden/name.txt exactly.
+
+    With ``--overwrite`` the file is (re)written and the test passes; without it a missing file
+    is a failure (golden files are only ever created on purpose).
+    """
+    overwrite = request.config.getoption("--overwrite")
+
+    def check(name: str, text: str) -> None:
+        path = GOLDEN / name
+        if overwrite:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            return
+        if not path.exists():
+            pytest.fail(f"golden file {path} is missing; create it with `pytest --overwrite`")
+        expected = path.read_text(encoding="utf-8")
+        assert text == expected, (
+            f"output differs from {path.relative_to(ROOT)}; if the change is intended, "
+            f"regenerate with `pytest --overwrite` and review the diff")
+
+    return check
+
+
+@dataclass
+class Outcome:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def err_lines(self) -> list[str]:
+        return self.err.splitlines()
+
+
+class _Stdin(io.TextIOWrapper):
+    """A text stdin over bytes that is not a terminal (like a pipe)."""
+
+    def isatty(self) -> bool:
+        return False
+
+
+def invoke(*args: str, stdin: str | bytes = b"", env: dict[str, str] | None = None) -> Outcome:
+    """Run ``cnncalc ARGS`` in-process; stdin is a pipe holding ``stdin``."""
+    from cnncalc.cli import run
+
+    data = stdin.encode() if isinstance(stdin, str) else stdin
+    fake_in = _Stdin(io.BytesIO(data), encoding="utf-8")
+    out, err = io.StringIO(), io.StringIO()
+    old_in = sys.stdin
+    saved_env = {k: os.environ.get(k) for k in (env or {})}
+    try:
+        sys.stdin = fake_in
+        os.environ.update(env or {})
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = run(list(args))
+    finally:
+        sys.stdin = old_in
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return Outcome(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def cli():
+    return invoke
+
+
+def cnncalc_exe() -> list[str]:
+    """The installed console script if it is next to this Python, else ``python -m cnncalc``."""
+    script = Path(sys.executable).with_name("cnncalc")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "cnncalc"]
+
+
+def run_process(*args: str, stdin: bytes = b"", env: dict[str, str] | None = None,
+                cwd: str | Path | None = None) -> Outcome:
+    """Run the real ``cnncalc`` executable in a subprocess (for pipes, cwd and the entry point)."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("CNNCALC_DEBUG", None)
+    proc = subprocess.run(cnncalc_exe() + list(args), input=stdin, capture_output=True,
+                          env=full_env, cwd=cwd, timeout=60)
+    return Outcome(proc.returncode, proc.stdout.decode("utf-8"), proc.stderr.decode("utf-8"))
+
+
+@pytest.fixture
+def proc():
+    return run_process
+
+
+def assert_clean_error(res: Outcome, *needles: str, code: int = 2) -> None:
+    """Exit ``code``, nothing on stdout, exactly one line on stderr that contains every needle
+    and no traceback."""
+    assert res.code == code, f"exit {res.code}, expected {code}; stderr: {res.err!r}"
+    assert "Traceback" not in res.err and "Traceback" not in res.out
+    assert len(res.err_lines) == 1, f"expected one line on stderr, got: {res.err!r}"
+    line = res.err_lines[0]
+    assert line.startswith("cnncalc: error: "), line
+    for n in needles:
+        assert n in line, f"{n!r} not in {line!r}"
