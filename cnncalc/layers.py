@@ -661,7 +661,12 @@ class Multiply(Merge):
             if s != big and not gate:
                 raise _mismatch("cannot multiply these shapes", inputs,
                                 names or ["?"] * len(inputs))
-        return Result(big)
+        # receptive field: the largest over the paths (a global gate sees the whole map), but the
+        # jump is the map's own: a broadcast 1x1 gate has no spatial step of its own
+        rf = shapes.merge_fields(fields)
+        maps = [f for s, f in zip(inputs, fields) if s == big]
+        field = Field(rf.rf_h, rf.rf_w, max(f.jump_h for f in maps), max(f.jump_w for f in maps))
+        return Result(big, field=field)
 
 
 @register("concat", "concatenate")
