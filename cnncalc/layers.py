@@ -74,25 +74,27 @@ def int_(minimum: int = 1) -> Callable[[str, Any], int]:
 def pair(minimum: int = 1) -> Callable[[str, Any], tuple[int, int]]:
     """An int or a [h, w] list."""
     def check(name: str, v: Any) -> tuple[int, int]:
+        given = v
         if _is_int(v):
             v = [v, v]
         if not (isinstance(v, (list, tuple)) and len(v) == 2 and all(_is_int(x) for x in v)):
             raise ParamError(f"{name} must be an integer or [h, w], got {_show(v)}")
         if min(v) < minimum:
-            raise ParamError(f"{name} must be >= {minimum}, got {_show(list(v))}")
+            raise ParamError(f"{name} must be >= {minimum}, got {_show(given)}")
         return (v[0], v[1])
     return check
 
 
 def four(name: str, v: Any) -> tuple[int, int, int, int]:
     """An int, [h, w] or [top, bottom, left, right] of non-negative ints."""
+    given = v
     if _is_int(v):
         v = [v]
     if not (isinstance(v, (list, tuple)) and len(v) in (1, 2, 4) and all(_is_int(x) for x in v)):
         raise ParamError(f"{name} must be an integer, [h, w] or [top, bottom, left, right], "
                          f"got {_show(v)}")
     if min(v) < 0:
-        raise ParamError(f"{name} must be >= 0, got {_show(list(v))}")
+        raise ParamError(f"{name} must be >= 0, got {_show(given)}")
     if len(v) == 1:
         return (v[0],) * 4
     if len(v) == 2:
@@ -423,6 +425,12 @@ class Pool(Layer):
             self.stride = self.size
         if self.ceil_mode and isinstance(self.padding, str) and self.padding != "valid":
             raise ParamError(f"ceil_mode cannot be combined with padding '{self.padding}'")
+        if self.ceil_mode and not isinstance(self.padding, str):
+            for axis in range(2):   # PyTorch's rule; beyond it ceil_mode gives fewer than floor
+                pad = max(self.padding[2 * axis:2 * axis + 2])
+                if 2 * pad > self.size[axis]:
+                    raise ParamError(f"ceil_mode needs padding <= size/2 (PyTorch's rule), "
+                                     f"got padding {pad} for size {self.size[axis]}")
 
     def analyse(self, inputs, fields):
         h, w, c = self.spatial(inputs[0])

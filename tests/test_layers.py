@@ -1,0 +1,413 @@
+"""cnncalc.layers: the registry, each layer type's shape and counts, parameter validation.
+
+Known answers cite their source; parameter and MAC counts are also compared with PyTorch
+(sum of ``p.numel()`` over parameters and buffers; ``torch.utils.flop_counter`` for MACs)
+when torch is importable.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import cnncalc
+from cnncalc.analysis import LayerRecord
+from cnncalc.errors import CnnCalcError
+from cnncalc.layers import ACTIVATIONS, REGISTRY, TAKES_ACTIVATION, ParamError
+
+
+def one(type_: str, params, shape) -> LayerRecord:
+    """Analyse a single layer through the real spec loader (JSON is YAML)."""
+    spec = {"input": list(shape), "layers": [{type_: params} if params is not None else type_]}
+    return cnncalc.analyse(cnncalc.loads(json.dumps(spec))).layers[0]
+
+
+# --- the registry --------------------------------------------------------------------------
+
+SPEC_TYPES = {  # SPEC-FORMAT.md, "Layer types": canonical name -> aliases
+    "conv": ["conv2d"], "conv_transpose": ["deconv"], "depthwise_conv": [],
+    "separable_conv": [], "maxpool": ["max_pool"], "avgpool": ["avg_pool"],
+    "global_avgpool": [], "global_maxpool": [], "adaptive_avgpool": [], "adaptive_maxpool": [],
+    "flatten": [], "dense": ["linear", "fc"], "dropout": [], "batchnorm": ["bn"],
+    "relu": [], "leaky_relu": [], "sigmoid": [], "tanh": [], "softmax": [], "gelu": [],
+    "silu": [], "hardswish": [], "relu6": [], "lrn": [], "pad": ["zero_pad"], "upsample": [],
+    "add": [], "concat": [], "identity": [],
+}
+
+
+@pytest.mark.parametrize("name, aliases", SPEC_TYPES.items())
+def test_every_documented_type_is_registered(name, aliases):
+    assert REGISTRY[name].type == name
+    for alias in aliases:
+        assert REGISTRY[alias] is REGISTRY[name]
+
+
+def test_activation_attribute_types():
+    # SPEC-FORMAT.md: `activation:` where the type takes one (conv, dense, conv_transpose,
+    # separable_conv)
+    assert {"conv", "dense", "conv_transpose", "separable_conv"} <= set(TAKES_ACTIVATION)
+    assert "maxpool" not in TAKES_ACTIVATION
+    rec = one("dense", {"units": 10, "activation": "softmax"}, [5])
+    assert rec.activation == "softmax" and rec.params == 60
+    with pytest.raises(CnnCalcError, match="unknown parameter 'activation' for maxpool"):
+        one("maxpool", {"size": 2, "activation": "relu"}, [4, 4, 1])
+
+
+# --- the classic quiz ----------------------------------------------------------------------
+
+def test_classic_quiz_128x128x3_32_filters():
+    # The seed quiz (issue 2): a 128x128x3 image, 32 filters of 3x3x3.
+    # -> 32 feature maps (one per filter); stride 1 padding 1 -> 128x128x32; padding 0 ->
+    # 126x126x32 ((128 - 3)/1 + 1 = 126); params 3*3*3*32 + 32 = 896.
+    rec = one("conv", {"filters": 32, "kernel": 3, "padding": 1}, [128, 128, 3])
+    assert rec.output == (128, 128, 32) and rec.feature_maps == 32
+    rec = one("conv", {"filters": 32, "kernel": 3, "padding": 0}, [128, 128, 3])
+    assert rec.output == (126, 126, 32)
+    assert (rec.weights, rec.biases, rec.params) == (864, 32, 896)
+
+
+def test_vgg_first_layer_weights():
+    # VGG-16's first layer: 64 filters of 3x3x3 = 64 x 27 = 1,728 weights without biases,
+    # 1,792 with (Keras VGG16().summary(): block1_conv1 1792).
+    rec = one("conv", {"filters": 64, "kernel": 3, "padding": "same", "bias": False},
+              [224, 224, 3])
+    assert rec.params == rec.weights == 64 * 27 == 1728
+    rec = one("conv", {"filters": 64, "kernel": 3, "padding": "same"}, [224, 224, 3])
+    assert rec.params == 1792 and rec.output == (224, 224, 64)
+
+
+@pytest.mark.parametrize("shape, params, out, count", [
+    # Stanford CS231n, "Convolutional Neural Networks" notes: AlexNet's first layer, 227x227x3
+    # with 96 filters 11x11 stride 4 pad 0 -> 55x55x96; each filter 11*11*3 = 363 weights + 1.
+    ([227, 227, 3], {"filters": 96, "kernel": 11, "stride": 4}, (55, 55, 96), 96 * 364),
+    # CS231n lecture 5: 32x32x3, 10 filters 5x5 stride 1 pad 2 -> 32x32x10, 76 * 10 = 760
+    ([32, 32, 3], {"filters": 10, "kernel": 5, "padding": 2}, (32, 32, 10), 760),
+    # deeplearning.ai "Convolutional Neural Networks", week 1 quiz: 63x63x16, 32 filters 7x7
+    # stride 2, no padding -> 29x29x32; 300x300 RGB, 100 filters 5x5 -> 7,600 parameters.
+    ([63, 63, 16], {"filters": 32, "kernel": 7, "stride": 2}, (29, 29, 32), 7 * 7 * 16 * 32 + 32),
+    ([300, 300, 3], {"filters": 100, "kernel": 5}, (296, 296, 100), 7600),
+    # same quiz: a "same" convolution of 7x7 at stride 1 on 63x63x16 needs padding 3
+    ([63, 63, 16], {"filters": 32, "kernel": 7, "padding": 3}, (63, 63, 32), 25120),
+])
+def test_published_conv_examples(shape, params, out, count):
+    rec = one("conv", params, shape)
+    assert rec.output == out and rec.params == count
+
+
+def test_quiz_pooling_and_padding():
+    # deeplearning.ai week 1 quiz: 32x32x16, max pool size 2 stride 2 -> 16x16x16; a
+    # 15x15x8 input padded with pad=2 -> 19x19x8.
+    assert one("maxpool", {"size": 2, "stride": 2}, [32, 32, 16]).output == (16, 16, 16)
+    assert one("pad", 2, [15, 15, 8]).output == (19, 19, 8)
+
+
+# --- every layer type: shapes and counts -------------------------------------------------
+
+def test_conv_rectangular_and_four_sided_padding():
+    rec = one("conv", {"filters": 4, "kernel": [3, 5], "stride": [1, 2],
+                       "padding": [1, 0, 2, 2]}, [10, 11, 2])
+    assert rec.output == (10 - 3 + 1 + 1, (11 + 4 - 5) // 2 + 1, 4)
+    assert rec.geometry.pads == (1, 0, 2, 2)
+    assert rec.weights == 3 * 5 * 2 * 4
+
+
+def test_padding_modes_valid_same_full():
+    assert one("conv", {"filters": 1, "kernel": 3, "padding": "valid"}, [8, 8, 1]).output[:2] \
+        == (6, 6)
+    assert one("conv", {"filters": 1, "kernel": 3, "padding": "full"}, [8, 8, 1]).output[:2] \
+        == (10, 10)
+    rec = one("conv", {"filters": 1, "kernel": 3, "stride": 2, "padding": "same"}, [8, 8, 1])
+    assert rec.output[:2] == (4, 4) and rec.geometry.pads == (0, 1, 0, 1)
+    assert one("conv", {"filters": 1, "kernel": 3, "padding": "SAME"}, [8, 8, 1]).output[:2] \
+        == (8, 8)
+
+
+def test_depthwise_and_separable_counts():
+    # Keras DepthwiseConv2D(3) on 3 channels: 3*3*3 weights + 3 biases; depth_multiplier 2
+    # doubles both. Keras SeparableConv2D(8, 3) on 3 channels: 27 depthwise + 24 pointwise
+    # + 8 biases = 59 (Chollet, "Xception", 2017: depthwise then 1x1 pointwise).
+    rec = one("depthwise_conv", {"kernel": 3, "padding": 1}, [10, 10, 3])
+    assert rec.output == (10, 10, 3) and (rec.weights, rec.biases) == (27, 3)
+    rec = one("depthwise_conv", {"kernel": 3, "depth_multiplier": 2}, [10, 10, 3])
+    assert rec.output == (8, 8, 6) and (rec.weights, rec.biases) == (54, 6)
+    rec = one("separable_conv", {"filters": 8, "kernel": 3}, [10, 10, 3])
+    assert rec.output == (8, 8, 8) and (rec.weights, rec.biases) == (27 + 24, 8)
+    assert rec.macs == 8 * 8 * (27 + 24)
+
+
+def test_conv_transpose_shapes():
+    # Dumoulin & Visin Figure 4.7 with PyTorch's output_padding: 3 -> 6
+    rec = one("conv_transpose", {"filters": 2, "kernel": 3, "stride": 2, "padding": 1,
+                                 "output_padding": 1}, [3, 3, 4])
+    assert rec.output == (6, 6, 2) and rec.weights == 3 * 3 * 4 * 2
+    rec = one("deconv", {"filters": 2, "kernel": 4, "stride": 2, "padding": "same"}, [7, 7, 4])
+    assert rec.output == (14, 14, 2)
+
+
+def test_pools_keep_channels_and_have_no_params():
+    for kind in ("maxpool", "avgpool", "max_pool", "avg_pool"):
+        rec = one(kind, {"size": 3, "stride": 2, "padding": 1}, [112, 112, 64])
+        assert rec.output == (56, 56, 64) and rec.params == 0 and rec.macs == 0
+    assert one("maxpool", 2, [7, 7, 1]).output == (3, 3, 1)           # stride = size
+    assert one("maxpool", {"size": 2, "ceil_mode": True}, [7, 7, 1]).output == (4, 4, 1)
+
+
+def test_global_adaptive_flatten_dense():
+    assert one("global_avgpool", None, [7, 7, 512]).output == (1, 1, 512)
+    assert one("global_maxpool", {"keepdims": False}, [7, 7, 512]).output == (512,)
+    assert one("adaptive_avgpool", 7, [14, 14, 512]).output == (7, 7, 512)
+    assert one("adaptive_maxpool", {"output": [2, 3]}, [5, 5, 1]).output == (2, 3, 1)
+    assert one("flatten", None, [7, 7, 512]).output == (25088,)
+    rec = one("dense", 4096, [25088])
+    # Keras VGG16 fc1: 25088 * 4096 + 4096 = 102,764,544
+    assert rec.params == 102_764_544 and rec.macs == 25088 * 4096
+    rec = one("fc", {"units": 10, "bias": False}, [20])
+    assert rec.params == 200
+
+
+def test_dense_on_a_map_applies_to_the_last_axis_and_warns():
+    rec = one("dense", 10, [4, 4, 8])
+    assert rec.output == (4, 4, 10) and rec.params == 90 and rec.macs == 16 * 80
+    assert rec.warnings and "flatten" in rec.warnings[0]
+
+
+def test_batchnorm_counts():
+    # Keras BatchNormalization on C channels: 2C trainable (gamma, beta) + 2C non-trainable
+    # (moving mean, variance); e.g. ResNet50's bn_conv1 on 64 channels: 256 params.
+    rec = one("batchnorm", None, [112, 112, 64])
+    assert (rec.trainable, rec.non_trainable, rec.params) == (128, 128, 256)
+    assert one("bn", None, [100]).params == 400
+
+
+def test_passthrough_and_misc_layers():
+    for name in ("dropout", "identity", "relu", "sigmoid", "tanh", "softmax", "gelu", "silu",
+                 "swish", "hardswish", "relu6", "lrn", "leaky_relu"):
+        rec = one(name, None, [5, 5, 3])
+        assert rec.output == (5, 5, 3) and rec.params == 0 and rec.macs == 0
+    assert one("dropout", 0.3, [10]).layer.rate == 0.3
+    assert one("pad", [1, 2], [5, 5, 3]).output == (7, 9, 3)
+    assert one("pad", [1, 0, 0, 3], [5, 5, 3]).output == (6, 8, 3)
+    assert one("upsample", 2, [5, 6, 3]).output == (10, 12, 3)
+    assert one("upsample", {"scale": [1, 3]}, [5, 6, 3]).output == (5, 18, 3)
+    assert one("crop", [1, 2], [10, 10, 3]).output == (8, 6, 3)
+
+
+def test_all_activations_valid_as_attribute():
+    for act in ACTIVATIONS:
+        rec = one("conv", {"filters": 1, "kernel": 1, "activation": act}, [2, 2, 1])
+        assert rec.activation == (None if act == "linear" else act)
+
+
+# --- parameter validation ----------------------------------------------------------------
+
+@pytest.mark.parametrize("type_, params, message", [
+    ("conv", {"filters": 3, "kernal": 3}, "unknown parameter 'kernal' for conv (did you mean "
+                                          "'kernel'?)"),
+    ("conv", {"kernel": 3}, "conv needs 'filters'"),
+    ("conv", {"filters": "three", "kernel": 3}, "filters must be an integer, got 'three'"),
+    ("conv", {"filters": 2.5, "kernel": 3}, "filters must be an integer, got 2.5"),
+    ("conv", {"filters": True, "kernel": 3}, "filters must be an integer, got True"),
+    ("conv", {"filters": 0, "kernel": 3}, "filters must be >= 1, got 0"),
+    ("conv", {"filters": 4, "kernel": -1}, "kernel must be >= 1"),
+    ("conv", {"filters": 4, "kernel": [3, 3, 3]}, "kernel must be an integer or [h, w]"),
+    ("conv", {"filters": 4, "kernel": 3, "stride": 0}, "stride must be >= 1, got 0"),
+    ("conv", {"filters": 4, "kernel": 3, "padding": -1}, "padding must be >= 0"),
+    ("conv", {"filters": 4, "kernel": 3, "padding": "smae"}, "did you mean 'same'?"),
+    ("conv", {"filters": 4, "kernel": 3, "padding": [1, 2, 3]}, "padding must be an integer"),
+    ("conv", {"filters": 4, "kernel": 3, "bias": "yes"}, "bias must be true or false"),
+    ("conv", {"filters": 4, "kernel": 3, "activation": "rleu"}, "did you mean 'relu'?"),
+    ("conv", {"filters": 6, "kernel": 3, "groups": 4}, "groups 4 does not divide filters 6"),
+    ("conv_transpose", {"filters": 2, "kernel": 3, "stride": 2, "output_padding": 2},
+     "output_padding 2 must be smaller than the stride or the dilation (2)"),
+    ("conv_transpose", {"filters": 2, "kernel": 3, "padding": "full"},
+     "padding of conv_transpose must be"),
+    ("maxpool", {"size": 2, "ceil_mode": True, "padding": "same"},
+     "ceil_mode cannot be combined with padding 'same'"),
+    ("maxpool", {"size": 2, "ceil_mode": True, "padding": 2},
+     "ceil_mode needs padding <= size/2"),
+    ("dropout", 1.0, "rate must be >= 0.0 and < 1.0, got 1.0"),
+    ("dropout", "half", "rate must be a number"),
+    ("dense", {"units": 10, "activation": 3}, "activation must be one of"),
+    ("flatten", 3, "flatten takes no shorthand value"),
+    ("crop", None, "crop needs exactly one of 'cropping' and 'to'"),
+])
+def test_invalid_parameters(type_, params, message):
+    with pytest.raises(CnnCalcError) as info:
+        one(type_, params, [16, 16, 4])
+    assert message in str(info.value)
+    assert "layer 1" in str(info.value)
+
+
+def test_ceil_mode_padding_rule_regression():
+    # Regression: padding above size/2 with ceil_mode used to give *fewer* outputs than floor
+    # mode (1x1 input, size 1, padding 1: 2 vs 3), a case PyTorch rejects.
+    with pytest.raises(CnnCalcError, match="ceil_mode needs padding <= size/2"):
+        one("maxpool", {"size": 1, "padding": 1, "ceil_mode": True}, [1, 1, 1])
+    assert one("maxpool", {"size": 2, "padding": 1, "ceil_mode": True}, [5, 5, 1]).output \
+        == (3, 3, 1)
+
+
+@pytest.mark.parametrize("type_, params, shape, message", [
+    ("conv", {"filters": 2, "kernel": 7}, [4, 4, 3],
+     "kernel 7 is larger than the padded input height 4 (4 + padding 0)"),
+    ("conv", {"filters": 2, "kernel": 3, "dilation": 3}, [6, 6, 3],
+     "kernel 7 (kernel 3, dilation 3) is larger than the padded input height 6"),
+    ("conv", {"filters": 4, "kernel": 1, "groups": 2}, [4, 4, 3],
+     "groups 2 does not divide the 3 input channels"),
+    ("conv_transpose", {"filters": 1, "kernel": 1, "padding": 1}, [1, 1, 1],
+     "output height would be -1"),
+    ("conv", {"filters": 2, "kernel": 1}, [10], "conv needs an HxWxC input, got [10]"),
+    ("maxpool", 2, [10], "maxpool needs an HxWxC input"),
+    ("crop", 3, [5, 5, 1], "cropping [3, 3, 3, 3] leaves -1x-1 of 5x5x1"),
+])
+def test_shape_errors_name_the_value(type_, params, shape, message):
+    with pytest.raises(CnnCalcError) as info:
+        one(type_, params, shape)
+    text = str(info.value)
+    assert message in text and "layer 1" in text and f"({type_})" in text
+
+
+def test_param_error_is_a_value_error():
+    with pytest.raises(ParamError):
+        REGISTRY["conv"](filters=0, kernel=3)
+
+
+# --- parameter counts and MACs against PyTorch -------------------------------------------
+
+@pytest.fixture(scope="module")
+def torch():
+    return pytest.importorskip("torch")
+
+
+def torch_counts(module) -> tuple[int, int]:
+    """(trainable parameters, float buffers): Keras's trainable / non-trainable split."""
+    import torch as t
+    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    buffers = sum(b.numel() for b in module.buffers() if t.is_floating_point(b))
+    return trainable, buffers
+
+
+def torch_macs(module, x) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter:
+        module(x)
+    return counter.get_total_flops() // 2
+
+
+torch_settings = settings(max_examples=40, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+
+
+@torch_settings
+@given(h=st.integers(3, 12), w=st.integers(3, 12), groups=st.sampled_from([1, 2, 3]),
+       cpg=st.integers(1, 3), fpg=st.integers(1, 3), f=st.integers(1, 3), s=st.integers(1, 3),
+       p=st.integers(0, 2), d=st.integers(1, 2), bias=st.booleans())
+def test_conv_counts_vs_torch(torch, h, w, groups, cpg, fpg, f, s, p, d, bias):
+    c, k = groups * cpg, groups * fpg
+    if min(h, w) + 2 * p < d * (f - 1) + 1:
+        return
+    rec = one("conv", {"filters": k, "kernel": f, "stride": s, "padding": p, "dilation": d,
+                       "groups": groups, "bias": bias}, [h, w, c])
+    m = torch.nn.Conv2d(c, k, f, stride=s, padding=p, dilation=d, groups=groups, bias=bias)
+    x = torch.zeros(1, c, h, w)
+    with torch.no_grad():
+        y = m(x)
+    assert rec.output == (y.shape[2], y.shape[3], y.shape[1])
+    assert (rec.trainable, rec.non_trainable) == torch_counts(m)
+    assert rec.macs == torch_macs(m, x)
+
+
+@torch_settings
+@given(n=st.integers(1, 8), groups=st.sampled_from([1, 2]), cpg=st.integers(1, 3),
+       fpg=st.integers(1, 3), f=st.integers(1, 4), s=st.integers(1, 3), p=st.integers(0, 1),
+       op=st.integers(0, 2), bias=st.booleans())
+def test_conv_transpose_counts_vs_torch(torch, n, groups, cpg, fpg, f, s, p, op, bias):
+    c, k = groups * cpg, groups * fpg
+    op = op % s
+    if (n - 1) * s - 2 * p + f + op <= 0:
+        return
+    rec = one("conv_transpose", {"filters": k, "kernel": f, "stride": s, "padding": p,
+                                 "output_padding": op, "groups": groups, "bias": bias},
+              [n, n, c])
+    m = torch.nn.ConvTranspose2d(c, k, f, stride=s, padding=p, output_padding=op,
+                                 groups=groups, bias=bias)
+    x = torch.zeros(1, c, n, n)
+    with torch.no_grad():
+        y = m(x)
+    assert rec.output == (y.shape[2], y.shape[3], y.shape[1])
+    assert (rec.trainable, rec.non_trainable) == torch_counts(m)
+    assert rec.macs == torch_macs(m, x)
+
+
+@torch_settings
+@given(n=st.integers(3, 10), c=st.integers(1, 6), mult=st.integers(1, 3), f=st.integers(1, 3),
+       s=st.integers(1, 2), bias=st.booleans())
+def test_depthwise_counts_vs_torch(torch, n, c, mult, f, s, bias):
+    # depthwise = conv with groups = C_in (PyTorch: Conv2d(C, C*m, f, groups=C))
+    rec = one("depthwise_conv", {"kernel": f, "stride": s, "depth_multiplier": mult,
+                                 "bias": bias}, [n, n, c])
+    m = torch.nn.Conv2d(c, c * mult, f, stride=s, groups=c, bias=bias)
+    x = torch.zeros(1, c, n, n)
+    with torch.no_grad():
+        y = m(x)
+    assert rec.output == (y.shape[2], y.shape[3], y.shape[1])
+    assert (rec.trainable, rec.non_trainable) == torch_counts(m)
+    assert rec.macs == torch_macs(m, x)
+
+
+@torch_settings
+@given(n=st.integers(3, 10), c=st.integers(1, 6), mult=st.integers(1, 2), k=st.integers(1, 8),
+       f=st.integers(1, 3), bias=st.booleans())
+def test_separable_counts_vs_torch(torch, n, c, mult, k, f, bias):
+    # Keras SeparableConv2D = depthwise (no bias) then 1x1 pointwise (bias)
+    rec = one("separable_conv", {"filters": k, "kernel": f, "depth_multiplier": mult,
+                                 "bias": bias}, [n, n, c])
+    m = torch.nn.Sequential(torch.nn.Conv2d(c, c * mult, f, groups=c, bias=False),
+                            torch.nn.Conv2d(c * mult, k, 1, bias=bias))
+    x = torch.zeros(1, c, n, n)
+    with torch.no_grad():
+        y = m(x)
+    assert rec.output == (y.shape[2], y.shape[3], y.shape[1])
+    assert (rec.trainable, rec.non_trainable) == torch_counts(m)
+    assert rec.macs == torch_macs(m, x)
+
+
+@torch_settings
+@given(n_in=st.integers(1, 300), units=st.integers(1, 300), bias=st.booleans())
+def test_dense_counts_vs_torch(torch, n_in, units, bias):
+    rec = one("dense", {"units": units, "bias": bias}, [n_in])
+    m = torch.nn.Linear(n_in, units, bias=bias)
+    x = torch.zeros(1, n_in)
+    assert rec.output == (units,)
+    assert (rec.trainable, rec.non_trainable) == torch_counts(m)
+    assert rec.macs == torch_macs(m, x)
+
+
+@pytest.mark.parametrize("c", [1, 3, 64, 2048])
+def test_batchnorm_counts_vs_torch(torch, c):
+    # trainable = gamma, beta (parameters); non-trainable = running mean and variance
+    # (float buffers; num_batches_tracked is an integer counter, not a value of the model)
+    rec = one("batchnorm", None, [4, 4, c])
+    assert (rec.trainable, rec.non_trainable) == torch_counts(torch.nn.BatchNorm2d(c))
+
+
+@pytest.mark.parametrize("type_, params, make", [
+    ("adaptive_avgpool", [3, 2], lambda t: t.nn.AdaptiveAvgPool2d((3, 2))),
+    ("adaptive_maxpool", 4, lambda t: t.nn.AdaptiveMaxPool2d(4)),
+    ("upsample", 3, lambda t: t.nn.Upsample(scale_factor=3, mode="nearest")),
+    ("pad", [1, 2, 3, 4], lambda t: t.nn.ZeroPad2d((3, 4, 1, 2))),   # torch: (l, r, t, b)
+    ("global_avgpool", None, lambda t: t.nn.AdaptiveAvgPool2d(1)),
+    ("flatten", None, None),
+])
+def test_other_spatial_layers_vs_torch(torch, type_, params, make):
+    h, w, c = 9, 7, 5
+    rec = one(type_, params, [h, w, c])
+    x = torch.zeros(1, h, w, c)                   # channels-last, flattened in H, W, C order
+    if make is None:
+        assert rec.output == (x.flatten(1).shape[1],)
+        return
+    y = make(torch)(x.permute(0, 3, 1, 2))
+    assert rec.output == (y.shape[2], y.shape[3], y.shape[1])
