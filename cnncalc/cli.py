@@ -389,7 +389,8 @@ def list_cmd(fmt: str) -> None:
             {"name": n, "error": a} if isinstance(a, str) else
             {"name": n, "description": a.description, "input": list(a.input),
              "output": list(a.output), "params": a.totals()["params"],
-             "macs": a.totals()["macs"]} for n, a in entries]))
+             "trainable": a.totals()["trainable"], "macs": a.totals()["macs"]}
+            for n, a in entries]))
         return
     print_table(report.zoo_table(entries))
 

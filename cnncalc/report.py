@@ -275,11 +275,11 @@ def zoo_table(entries: Iterable[tuple[str, Analysis | str]]) -> Table:
     rows, styles = [], []
     for name, a in entries:
         if isinstance(a, str):
-            rows.append([name, "", "", "", "", a])
+            rows.append([name, "", "", "", "", "", a])
         else:
             t = a.totals()
             rows.append([name, fmt_shape(a.input), fmt_shape(a.output), commas(t["params"]),
-                         si(t["macs"]), a.description])
+                         commas(t["trainable"]), si(t["macs"]), a.description])
         styles.append("")
-    return Table(["Model", "Input", "Output", "Params", "MACs", "Description"], "lllrrl", rows,
-                 styles)
+    return Table(["Model", "Input", "Output", "Params", "Trainable", "MACs", "Description"],
+                 "lllrrrl", rows, styles)

@@ -183,7 +183,10 @@ def read_source(spec: str) -> tuple[str, str, str]:
 
 
 def zoo_names() -> list[str]:
-    return sorted(p.stem for p in ZOO_DIR.glob("*.yaml"))
+    """Built-in model names in natural order (resnet18 before resnet101)."""
+    return sorted((p.stem for p in ZOO_DIR.glob("*.yaml")),
+                  key=lambda n: [(0, int(t), "") if t.isdigit() else (1, 0, t)
+                                 for t in re.split(r"(\d+)", n)])
 
 
 def parse_yaml(text: str, label: str) -> Any:
