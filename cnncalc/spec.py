@@ -223,8 +223,9 @@ def loads(text: str, label: str = "<string>", stem: str = "model",
     if doc is None:
         raise CnnCalcError("the spec is empty; it needs at least 'layers:'", file=label)
     if not isinstance(doc, dict):
-        raise CnnCalcError(f"the spec must be a mapping with 'layers:', got a "
-                           f"{type(doc).__name__}", file=label, line=_line(doc, 1))
+        kind = "list" if isinstance(doc, list) else type(doc).__name__
+        raise CnnCalcError(f"the spec must be a mapping with 'layers:', got a {kind}",
+                           file=label, line=_line(doc, 1))
     for key in doc:
         if key not in TOP_KEYS:
             raise CnnCalcError(f"unknown top-level key {key!r}{suggest(key, TOP_KEYS)}; "
