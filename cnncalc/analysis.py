@@ -181,7 +181,11 @@ class _Walker:
             item_path = f"{path}.{item.name}" if path else item.name
             inputs = self.resolve(item, outputs, scope, item_path) if item.refs else [outputs[-1]]
             if isinstance(item, Leaf):
-                out = self.leaf(item.layer, item.type, inputs, item_path, depth, item.line)
+                extra = [self.resolve(item, outputs, scope, item_path, [ref], key)[0]
+                         for key in item.layer.refs
+                         if (ref := getattr(item.layer, key)) is not None]
+                out = self.leaf(item.layer, item.type, inputs, item_path, depth, item.line,
+                                extra)
             elif single and collapse is not None:
                 collapse.label = "/".join(filter(None, (collapse.label, _kind(item))))
                 out = self.composite(item, inputs, path, depth - 1, scope, group=collapse)
@@ -192,12 +196,14 @@ class _Walker:
         return outputs[-1]
 
     def resolve(self, item: Leaf | Composite, outputs: list[int], scope: _Scope,
-                path: str) -> list[int]:
+                path: str, refs: list[str | int] | None = None, key: str = "from") -> list[int]:
+        """Nodes for ``refs`` (default: the item's ``from:``), looked up like variables: the
+        enclosing sequences' earlier items, innermost first; ``-n`` counts back in this one."""
         found = []
-        for ref in item.refs or ():
+        for ref in item.refs if refs is None else refs:
             if isinstance(ref, int):
                 if -ref > len(outputs):
-                    raise self.error(f"from: {ref} reaches before the start of this sequence "
+                    raise self.error(f"{key}: {ref} reaches before the start of this sequence "
                                      f"(only {len(outputs)} earlier outputs)", item.line, path,
                                      _kind(item))
                 found.append(outputs[ref])
@@ -211,14 +217,16 @@ class _Walker:
                            f"only take inputs from earlier layers, so this would be a cycle")
                 else:
                     why = (f"refers to an unknown layer '{ref}'{suggest(ref, scope.known())}")
-                raise self.error(f"from: {why}", item.line, path, _kind(item))
+                raise self.error(f"{key}: {why}", item.line, path, _kind(item))
             found.append(node)
         return found
 
     # -- leaves --
     def leaf(self, layer: Layer, type_: str, inputs: list[int], path: str, depth: int,
-             line: int | None) -> int:
-        for ref_param in layer.refs:
+             line: int | None, extra: list[int] | None = None) -> int:
+        if extra is not None:   # `to:`-style references, already resolved by seq()
+            inputs = inputs + extra
+        for ref_param in layer.refs if extra is None else ():
             ref = getattr(layer, ref_param)
             if ref is not None:
                 node = self._scope_ref(ref)

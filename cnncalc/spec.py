@@ -189,9 +189,52 @@ def zoo_names() -> list[str]:
                                  for t in re.split(r"(\d+)", n)])
 
 
+MAX_YAML_VALUES = 1_000_000
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], active: set[int]) -> int:
+    """Number of values ``node`` stands for once every alias is expanded (memoised per node, so
+    this costs one visit per distinct node). Raises on a recursive alias or when the expansion
+    passes MAX_YAML_VALUES: an alias bomb ("billion laughs") fails here, before anything is
+    constructed, compared, printed or walked."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in active:
+        raise CnnCalcError("recursive YAML alias: the anchor defined here is used inside itself",
+                           line=node.start_mark.line + 1)
+    total = 1
+    if isinstance(node, (yaml.SequenceNode, yaml.MappingNode)):
+        active.add(key)
+        children = node.value if isinstance(node, yaml.SequenceNode) else \
+            [n for pair in node.value for n in pair]
+        for child in children:
+            total += _expanded_size(child, sizes, active)
+            if total > MAX_YAML_VALUES:
+                raise CnnCalcError(f"YAML aliases expand this value to more than "
+                                   f"{MAX_YAML_VALUES:,} values (an alias bomb?)",
+                                   line=node.start_mark.line + 1)
+        active.discard(key)
+    sizes[key] = total
+    return total
+
+
+def _load_yaml(text: str) -> Any:
+    """``yaml.load`` with :func:`_expanded_size` checked between composing and constructing."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node, {}, set())
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def parse_yaml(text: str, label: str) -> Any:
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        return _load_yaml(text)
     except CnnCalcError as e:
         raise e.located(file=label)
     except yaml.constructor.ConstructorError as e:
@@ -375,6 +418,56 @@ class _Builder:
                                file=label, line=_line(blocks, doc.line))
         self.blocks: dict[str, dict] = blocks
         self.leaves = 0
+        self._floors: dict[str, int] = {}
+
+    def _least(self, entries: Any, active: frozenset = frozenset()) -> int:
+        """A lower bound on the number of layers ``entries`` expands to, found without building
+        anything (block sizes memoised by name; a repeat count that is not a literal counts as 1),
+        so that nested blocks which must pass MAX_LAYERS fail at once, not after 100,000 layers."""
+        if not isinstance(entries, list):
+            return 0
+        total = 0
+        for entry in entries:
+            if total > MAX_LAYERS:
+                break
+            if isinstance(entry, str):
+                total += entry.strip() in REGISTRY
+                continue
+            if not isinstance(entry, dict) or len(entry) != 1:
+                continue
+            kind, value = next(iter(entry.items()))
+            if kind in REGISTRY:
+                total += 1
+            elif kind == "block":
+                use = value.get("use") if isinstance(value, dict) else value
+                total += self._block_least(use, active)
+            elif kind == "repeat" and isinstance(value, dict):
+                times = value.get("times")
+                times = times if isinstance(times, int) and times > 1 else 1
+                total += times * self._least(value.get("layers"), active)
+            elif kind == "residual":
+                parts = [value] if isinstance(value, list) else [
+                    value.get("body"), value.get("shortcut")] if isinstance(value, dict) else []
+                total += 1 + sum(self._least(p, active) for p in parts)
+            elif kind == "parallel":
+                branches = value.get("branches") if isinstance(value, dict) else value
+                if isinstance(branches, list):
+                    total += 1 + sum(self._least(b, active) for b in branches)
+        return total
+
+    def _block_least(self, use: Any, active: frozenset) -> int:
+        if not isinstance(use, str) or use not in self.blocks or use in active:
+            return 0
+        if use not in self._floors:
+            d = self.blocks[use]
+            layers = d.get("layers") if isinstance(d, dict) else d
+            self._floors[use] = self._least(layers, active | {use})
+        return self._floors[use]
+
+    def _check_size(self, least: int, what: str) -> None:
+        if self.leaves + least > MAX_LAYERS:
+            raise CnnCalcError(f"{what} expands to at least {least:,} layers; a spec may have at "
+                               f"most {MAX_LAYERS:,}")
 
     def _defaults(self, raw: Any) -> dict[str, dict]:
         if raw is None:
@@ -409,6 +502,8 @@ class _Builder:
         if not isinstance(entries, list):
             raise CnnCalcError(f"'{what}' must be a list of layers, got {entries!r}"[:200],
                                line=_line(entries, line))
+        if depth == 0:
+            self._check_size(self._least(entries), "the spec")
         seq = Seq()
         counts: dict[str, int] = {}
         names: dict[str, int | None] = {}
@@ -509,7 +604,7 @@ class _Builder:
         use = args.pop("use")
         given_name = args.pop("name", None)
         refs = _refs(args.pop("from", None)) if "from" in args else None
-        if use not in self.blocks:
+        if not isinstance(use, str) or use not in self.blocks:
             raise CnnCalcError(f"unknown block '{use}'{suggest(use, self.blocks)}; defined: "
                                f"{', '.join(self.blocks) or 'none (add a blocks: section)'}")
         definition = self.blocks[use]
@@ -533,6 +628,7 @@ class _Builder:
         if missing:
             raise CnnCalcError(f"block '{use}' needs parameter(s) {', '.join(missing)}")
         name = self._name(str(use), counts, given_name)
+        self._check_size(self._block_least(use, frozenset()), f"block '{use}'")
         body = self.seq(definition.get("layers"), scope, depth + 1, f"blocks.{use}.layers",
                         _line(definition, line))
         return Composite("block", name, line, [body], label=str(use), refs=refs)
