@@ -45,6 +45,10 @@ def padding_opt(text: str | None) -> Any:
         return None
     if text.strip().lower() in ("same", "valid", "full"):
         return text.strip().lower()
+    if re.fullmatch(r"\s*[A-Za-z_]+\s*", text):
+        from .layers import PAD_MODES, suggest
+        raise CnnCalcError(f"--padding must be N, HxW, T,B,L,R, same, valid or full, got "
+                           f"{text!r}{suggest(text.strip().lower(), PAD_MODES)}")
     vals = _ints(text, "--padding", (1, 2, 4))
     return vals[0] if len(vals) == 1 else vals
 

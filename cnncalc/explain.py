@@ -40,9 +40,11 @@ def size_working(rec: LayerRecord, axis: int) -> str:
         text = f"{expr}/{s} + 1 = {num // s} + 1 = {out}"
     else:
         rnd = "ceil" if ceil else "floor"
-        text = f"{rnd}({expr}/{s}) + 1 = {rnd}({num}/{s}) + 1 = {out}"
-        if ceil and (out - 1) * s >= n + pb:
-            text += " (the last window would start in the right padding, so it is dropped)"
+        raw = (-(-num // s) if ceil else num // s) + 1
+        text = f"{rnd}({expr}/{s}) + 1 = {rnd}({num}/{s}) + 1 = {raw}"
+        if ceil and raw != out:
+            text += (f" − 1 = {out} (the last window would start in the right padding, so it "
+                     f"is dropped)")
         elif not ceil:
             text += f"  ({num}/{s} = {num / s:g} is rounded down: the last {num % s} " \
                     f"input row(s) are never reached)"

@@ -46,6 +46,12 @@ def si(n: int | float) -> str:
     return str(n)
 
 
+def si_unit(n: int | float, unit: str) -> str:
+    """15470264320, 'MACs' → '15.47 GMACs'; 416, 'MACs' → '416 MACs'."""
+    text = si(n)
+    return text + unit if text[-1].isalpha() else f"{text} {unit}"
+
+
 def mib(n: int) -> str:
     for div, unit in ((2 ** 30, "GiB"), (2 ** 20, "MiB"), (2 ** 10, "KiB")):
         if n >= div:
@@ -173,8 +179,8 @@ def totals_lines(a: Analysis) -> list[tuple[str, str]]:
         ("  trainable", commas(t["trainable"])),
         ("  non-trainable", commas(t["non_trainable"])),
         ("MACs" + (f" (batch {a.batch})" if a.batch > 1 else ""),
-         f"{commas(t['macs'])}  ({si(t['macs'])}MACs)"),
-        ("FLOPs (2 × MACs)", f"{commas(t['flops'])}  ({si(t['flops'])}FLOPs)"),
+         f"{commas(t['macs'])}  ({si_unit(t['macs'], 'MACs')})"),
+        ("FLOPs (2 × MACs)", f"{commas(t['flops'])}  ({si_unit(t['flops'], 'FLOPs')})"),
         ("Activations", f"{commas(t['activation_bytes'])} bytes  ({mib(t['activation_bytes'])}, "
                         f"float32, batch {a.batch})"),
     ]
@@ -223,13 +229,15 @@ def render_text(table: Table) -> str:
 def render_rich(table: Table, title: str | None = None):
     from rich import box
     from rich.table import Table as RichTable
+    from rich.text import Text
 
-    t = RichTable(title=title, box=box.SIMPLE_HEAD, header_style="bold", title_style="bold",
-                  pad_edge=False)
+    # cells are Text, never markup: a layer named "x[/b]" must print as written, not crash
+    t = RichTable(title=Text(title) if title else None, box=box.SIMPLE_HEAD,
+                  header_style="bold", title_style="bold", pad_edge=False)
     for h, a in zip(table.headers, table.align):
-        t.add_column(h, justify="right" if a == "r" else "left", no_wrap=True)
+        t.add_column(Text(h), justify="right" if a == "r" else "left", no_wrap=True)
     for row, style in zip(table.rows, table.styles):
-        t.add_row(*row, style="dim" if style == "group" else None)
+        t.add_row(*(Text(c) for c in row), style="dim" if style == "group" else None)
     return t
 
 
