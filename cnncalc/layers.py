@@ -156,6 +156,30 @@ def reference(name: str, v: Any) -> str | int:
     raise ParamError(f"{name} must be a layer name or a negative relative index, got {_show(v)}")
 
 
+def _matrix(v: Any) -> bool:
+    return (isinstance(v, (list, tuple)) and len(v) > 0 and all(
+        isinstance(r, (list, tuple)) and len(r) == len(v[0]) and len(r) > 0 and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and x == x
+            and abs(x) != float("inf") for x in r) for r in v))
+
+
+def fixed_kernels(name: str, v: Any) -> tuple | None:
+    """``weights:`` of a conv: fixed kernels, one entry per filter, each a f_h×f_w matrix (the
+    same kernel on every input channel of its group) or a list of C_in/groups such matrices.
+    Returned as nested tuples; the NumPy engine uses them instead of random weights."""
+    if v is None:
+        return None
+    if not isinstance(v, (list, tuple)) or not v or not all(
+            _matrix(e) or (isinstance(e, (list, tuple)) and e and all(_matrix(m) for m in e))
+            for e in v):
+        raise ParamError(f"{name} must be a list with one kernel per filter, each a matrix of "
+                         f"numbers (rows of equal length) or a list of such matrices, one per "
+                         f"input channel")
+    def rows(m: Any) -> tuple:
+        return tuple(tuple(r) for r in m)
+    return tuple(rows(e) if _matrix(e) else tuple(rows(m) for m in e) for e in v)
+
+
 # --- the base class and registry ------------------------------------------------------------------
 
 def register(*names: str):
@@ -299,12 +323,24 @@ def _norm_pairs(layer: Layer) -> None:
 @register("conv", "conv2d")
 class Conv(Layer):
     main = "filters"
-    params = {"filters": (int_(), REQUIRED), **CONV_COMMON, "groups": (int_(), 1)}
+    params = {"filters": (int_(), REQUIRED), **CONV_COMMON, "groups": (int_(), 1),
+              "weights": (fixed_kernels, None)}
 
     def check(self) -> None:
         _norm_pairs(self)
         if self.filters % self.groups:
             raise ParamError(f"groups {self.groups} does not divide filters {self.filters}")
+        if self.weights is not None:
+            kh, kw = self.kernel
+            if len(self.weights) != self.filters:
+                raise ParamError(f"weights has {len(self.weights)} kernels for "
+                                 f"{self.filters} filters")
+            for i, e in enumerate(self.weights, 1):
+                mats = e if _matrix(e[0]) else (e,)
+                for m in mats:
+                    if (len(m), len(m[0])) != (kh, kw):
+                        raise ParamError(f"weights: kernel {i} is {len(m)}x{len(m[0])}, but "
+                                         f"kernel is {kh}x{kw}")
 
     def in_channels_per_group(self, c: int) -> int:
         if c % self.groups:
@@ -314,6 +350,10 @@ class Conv(Layer):
     def analyse(self, inputs, fields):
         h, w, c = self.spatial(inputs[0])
         cg = self.in_channels_per_group(c)
+        for i, e in enumerate(self.weights or (), 1):
+            if _matrix(e[0]) and len(e) != cg:
+                raise ShapeError(f"weights: kernel {i} has {len(e)} input-channel matrices, "
+                                 f"but each filter sees {cg} input channels")
         win, notes = resolve_window(self, h, w, self.kernel, self.stride, self.dilation,
                                     self.padding)
         kh, kw = self.kernel
