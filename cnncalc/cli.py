@@ -130,15 +130,37 @@ def main() -> None:
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json", "csv", "tsv",
                                                           "markdown"]), default="table",
               show_default=True, help="Output format.")
-@click.option("--input", "-i", "input_", metavar="HxWxC", help="Override the spec's input shape.")
+@click.option("--input", "-i", "input_", metavar="HxWxC",
+              help="Override the spec's input shape (auto: the size of --image).")
 @click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Batch size: scales MACs and activation memory only.")
+              help="Batch size: scales MACs and activation memory (and the --run batch).")
 @click.option("--strict", is_flag=True, help="Make floored (non-integer) output sizes an error.")
 @click.option("--depth", "-d", type=click.IntRange(min=0), default=None,
               help="Collapse the table's tree below this depth (0 = top level only).")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the output shape.")
+@click.option("--run", "-r", "run_", is_flag=True,
+              help="Run a NumPy forward pass and check every layer's shape (exit 1 if one "
+                   "differs). The options below imply it.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the random input and the random (Kaiming-uniform) weights.")
+@click.option("--image", metavar="PATH",
+              help="Input image: PNG/JPEG/... resized to the input (or --input auto), or a .npy "
+                   "HxWxC array used as is; 'chelsea' is a bundled sample photo.")
+@click.option("--weights", "weights_file", metavar="FILE.npz",
+              help="Weights by layer: <name>.weight (HWIO kernels, dense (in, units)), .bias, "
+                   ".depthwise/.pointwise, .gamma/.beta/.mean/.var.")
+@click.option("--save-output", metavar="FILE.npy", help="Write the network's output.")
+@click.option("--save-maps", metavar="DIR",
+              help="Write the input and a PNG grid of each layer's feature maps to DIR.")
+@click.option("--maps-layers", metavar="NAMES",
+              help="With --save-maps: only these layers (comma-separated names or indices).")
+@click.option("--max-memory", metavar="SIZE",
+              help="Refuse to run above this estimated peak (e.g. 2G; default 80% of the "
+                   "available memory).")
 def model_cmd(spec: str, summary: bool, fmt: str, input_: str | None, batch: int, strict: bool,
-              depth: int | None, quiet: bool) -> None:
+              depth: int | None, quiet: bool, run_: bool, seed: int, image: str | None,
+              weights_file: str | None, save_output: str | None, save_maps: str | None,
+              maps_layers: str | None, max_memory: str | None) -> None:
     """Analyse a network: `cnncalc SPEC` (the word `model` is optional).
 
     \b
@@ -149,28 +171,46 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: str | None, batch: int
       cnncalc vgg16 --summary
       cnncalc vgg16 --input 32x32x3 --format csv > vgg_cifar.csv
       cat net.yaml | cnncalc - --format json --batch 8
+      cnncalc vgg16 --run --summary           check every shape with a real forward pass
+      cnncalc edges --run --image photo.jpg --input auto --save-maps maps/
     """
     from . import report
     from .analysis import analyse
     from .spec import load, parse_shape
 
-    shape = parse_shape(input_, "--input") if input_ else None
+    want_run = run_ or any(v is not None for v in (image, weights_file, save_output, save_maps,
+                                                   maps_layers, max_memory))
+    auto = input_ is not None and input_.strip().lower() == "auto"
+    if auto and image is None:
+        raise CnnCalcError("--input auto takes the input size from --image; give --image PATH")
+    shape = parse_shape(input_, "--input") if input_ and not auto else None
     model = load(spec, shape)
+    picture = None
+    if image is not None:
+        from .images import load_input
+        picture = load_input(image, shape or model.input, auto)
+        shape = tuple(picture.shape) if auto else shape
     a = analyse(model, shape, batch=batch, strict=strict)
+    result = facts = None
+    if want_run:
+        result, facts = _run_network(a, quiet, seed=seed, image=picture, image_name=image,
+                                     weights=weights_file, save_output=save_output,
+                                     save_maps=save_maps, maps_layers=maps_layers,
+                                     max_memory=max_memory)
+    failed = result is not None and not result.verified
     if quiet:
         out(report.fmt_shape(a.output))
-        return
-    if fmt == "json":
-        out(report.dumps(report.analysis_json(a)))
-        return
-    if fmt in ("csv", "tsv"):
+    elif fmt == "json":
+        obj = report.analysis_json(a)
+        if result is not None:
+            obj["run"] = report.run_json(result, facts)
+        out(report.dumps(obj))
+    elif fmt in ("csv", "tsv"):
         click.echo(report.render_delimited(a, "," if fmt == "csv" else "\t"), nl=False)
-        return
-    if fmt == "markdown":
+    elif fmt == "markdown":
         click.echo(report.render_markdown(a, depth), nl=False)
-        return
-    if summary:
-        print_table(report.layer_table(a, depth),
+    elif summary:
+        print_table(report.layer_table(a, depth, report.run_table(result) if result else None),
                     f"{a.name}: {report.fmt_shape(a.input)} → {report.fmt_shape(a.output)}")
         out()
         width = max(len(k) for k, _ in report.totals_lines(a))
@@ -179,8 +219,43 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: str | None, batch: int
     else:
         for line in report.overview_lines(a):
             out(line)
+    if result is not None:
+        to_err = quiet or fmt != "table"
+        if not to_err:
+            out()
+        for line in report.run_lines(a, result, facts):
+            if not to_err or failed:
+                out(line, err=to_err)
+        for w in result.warnings:
+            out(f"warning: {w}", err=True)
     for line in report.warning_lines(a):
         out(line, err=True)
+    if failed:
+        raise CheckFailed()
+
+
+def _run_network(a, quiet: bool, **options):
+    """`--run`: the NumPy forward pass, with a progress bar on a terminal for longer runs."""
+    from .forward import RunSetup, default_memory_limit, estimate_seconds, execute, parse_size
+
+    limit = options.pop("max_memory")
+    setup = RunSetup(**options, max_memory=parse_size(limit) if limit is not None
+                     else default_memory_limit())
+    if quiet or not sys.stderr.isatty() or os.environ.get("TERM") == "dumb" or \
+            estimate_seconds(a) < 1.0:
+        return execute(a, setup)
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                   console=Console(stderr=True), transient=True)
+    task = bar.add_task("running", total=sum(r.macs + 1 for r in a.layers))
+
+    def advance(rec, y, lr) -> None:
+        bar.update(task, advance=rec.macs + 1, description=f"layer {rec.index}/{len(a.layers)}")
+
+    with bar:
+        return execute(a, setup, advance)
 
 
 # --- quick calculators ---------------------------------------------------------------------------

@@ -286,15 +286,22 @@ def resolve_window(layer: Layer, h: int, w: int, kernel: tuple[int, int], stride
         if left and not ceil_mode:
             eff = shapes.effective_kernel(f, d)
             pad_txt = f"{before}+{after}" if before != after else f"2·{before}"
-            notes.append(
-                f"{AXES[axis][0]}: ({n} + {pad_txt} − {eff})/{s} + 1 is not a whole number; "
-                f"floored to {out}, the last {left} {AXES[axis][1]}{'s' if left > 1 else ''} "
-                f"of the padded input {'are' if left > 1 else 'is'} never reached")
+            lost = left - after      # input pixels (not padding) that no window covers
+            unit = AXES[axis][1] + ("s" if left > 1 else "")
+            what = (f"the last {left} {unit} of the padded input {'are' if left > 1 else 'is'} "
+                    f"never reached")
+            what += (f" ({lost} of {'them' if left > 1 else 'it'} input)" if 0 < lost < left
+                     else " (input pixels are lost)" if lost > 0
+                     else " (padding only: no input pixel is lost)")
+            notes.append(f"{AXES[axis][0]}: ({n} + {pad_txt} − {eff})/{s} + 1 is not a whole "
+                         f"number; floored to {out}, {what}")
         pads += [before, after]
         outs.append(out)
     if len(notes) == 2 and notes[0].replace("height", "width").replace(" row", " column") \
             == notes[1]:
-        notes = [notes[0].replace("height:", "height and width:").replace(" row", " row/column")]
+        merged = notes[0].replace("height:", "height and width:")
+        notes = [merged.replace(" rows ", " rows/columns ") if " rows " in merged
+                 else merged.replace(" row ", " row/column ")]
     return Window(outs[0], outs[1], tuple(pads)), tuple(notes)  # type: ignore[arg-type]
 
 

@@ -291,3 +291,62 @@ def zoo_table(entries: Iterable[tuple[str, Analysis | str]]) -> Table:
         styles.append("")
     return Table(["Model", "Input", "Output", "Params", "Trainable", "MACs", "Description"],
                  "lllrrrl", rows, styles)
+
+
+# --- --run ---------------------------------------------------------------------------------------
+
+def run_json(result, facts: dict[str, Any]) -> dict[str, Any]:
+    """The ``"run"`` object of ``--format json`` (a :class:`cnncalc.forward.RunResult`)."""
+    out: dict[str, Any] = {
+        "verified": result.verified,
+        "forward_seconds": round(result.forward_seconds, 6),
+        "weights_seconds": round(result.weights_seconds, 6),
+        "input": facts.get("input"),
+        "weights": facts.get("weights"),
+        "layers": [{"index": lr.index, "name": lr.name, "path": lr.path, "shape": list(lr.shape),
+                    "seconds": round(lr.seconds, 6), "ok": lr.ok} for lr in result.layers],
+    }
+    if result.failure:
+        out["failure"] = result.failure
+    if facts.get("files"):
+        out["maps"] = facts["files"]
+    if facts.get("output_file"):
+        out["output_file"] = facts["output_file"]
+    if result.warnings:
+        out["warnings"] = list(result.warnings)
+    return out
+
+
+def run_table(result) -> dict[str, Any]:
+    """The ``run`` argument of :func:`layer_table`."""
+    return {"by_index": {lr.index: {"shape": lr.shape, "seconds": lr.seconds}
+                         for lr in result.layers}}
+
+
+def run_lines(a: Analysis, result, facts: dict[str, Any]) -> list[str]:
+    """The verdict of ``--run`` and what it wrote, for the text output."""
+    n = len(a.layers)
+    how = (f"forward {result.forward_seconds:.2f} s; weights {facts.get('weights')}, "
+           f"{result.weights_seconds:.2f} s; input {facts.get('input')}")
+    lines = []
+    bad = result.mismatches()
+    if result.verified:
+        lines.append(f"Run: ✓ all {n} layer shapes verified by a NumPy forward pass ({how})")
+    else:
+        if bad:
+            lines.append(f"Run: ✗ {len(bad)} of {n} layer shapes differ from the computed ones "
+                         f"({how})")
+            for lr in bad:
+                rec = a.layers[lr.index - 1]
+                lines.append(f"  layer {lr.index} '{rec.path}' ({rec.type}): computed "
+                             f"{fmt_shape(rec.output)}, actual {fmt_shape(lr.shape)}")
+        if result.failure:
+            lines.append(f"Run: ✗ stopped: {result.failure}")
+    if facts.get("maps_dir") is not None:
+        skipped = facts.get("maps_skipped", 0)
+        lines.append(f"Wrote {len(facts['files'])} feature-map PNG(s) to {facts['maps_dir']}"
+                     + (f" ({skipped} layer(s) with vector outputs skipped)" if skipped else ""))
+    if facts.get("output_file"):
+        shape = result.layers[-1].shape if result.layers else ()
+        lines.append(f"Wrote the output ({fmt_shape(shape)}) to {facts['output_file']}")
+    return lines

@@ -190,7 +190,8 @@ def test_floor_warning_and_strict(cli, tmp_path):
     assert res.code == 0
     assert res.err_lines == [
         "warning: layer 1 'c' (conv): height and width: (7 + 2·0 − 2)/2 + 1 is not a whole "
-        "number; floored to 3, the last 1 row/column of the padded input is never reached"]
+        "number; floored to 3, the last 1 row/column of the padded input is never reached "
+            "(input pixels are lost)"]
     data = json.loads(cli(str(p), "--format", "json").out)
     assert len(data["warnings"]) == 1 and data["layers"][0]["warnings"]
     res = cli(str(p), "--strict")

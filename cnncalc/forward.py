@@ -1,0 +1,1096 @@
+"""The NumPy forward pass behind ``--run``: execute an :class:`~cnncalc.analysis.Analysis` for real
+and compare every layer's actual output shape with the computed one.
+
+Conventions inside the engine: float32, channels last, batch first (``N×H×W×C``; vectors ``N×L``).
+Layers run in :attr:`Analysis.layers` order; each :class:`~cnncalc.analysis.LayerRecord` supplies
+the validated parameters (``.layer``), the resolved geometry (``.geometry``: a
+:class:`~cnncalc.layers.Window` with the concrete padding for convolutions and pools, the crop
+amounts for ``crop``) and its inputs (node ids: 0 = the network input, ``i`` = ``layers[i - 1]``).
+An activation is freed as soon as no later layer needs it.
+
+Convolutions run as large float32 matrix products so that BLAS does the work: the windows of a
+block of output rows are gathered from a zero-padded buffer (im2col, through a strided view, a
+few MiB at a time) and multiplied by the ``(f_h·f_w·C, filters)`` weight matrix in one GEMM, with
+the bias and activation applied to the block while it is in cache. Grouped convolutions are a
+batched GEMM over the groups; depthwise ones (one input channel per group) a multiply-accumulate
+over the ``f_h·f_w`` kernel offsets, vectorised over pixels and channels. Transposed convolutions
+are one GEMM followed by a scatter-add over the kernel offsets (col2im). Pools loop over the
+kernel offsets only. No Python loop runs over pixels or channels.
+
+Weights (:func:`param_specs` names every array a layer needs, with its shape) come from
+:class:`RandomWeights` (seeded Kaiming-uniform, PyTorch's default initialisation, generated per
+layer and dropped after it), :class:`NpzWeights` (``--weights FILE.npz``) and the fixed kernels a
+spec may carry (``conv: {weights: ...}``).
+
+Only this module (and :mod:`cnncalc.images`) imports NumPy.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .analysis import Analysis, LayerRecord
+from .errors import CnnCalcError
+from .layers import fmt_shape
+
+F32 = np.float32
+CHUNK_BYTES = 8 << 20          # im2col block size: big enough for an efficient GEMM, fits in L3
+OVERHEAD_BYTES = 96 << 20      # interpreter, NumPy and BLAS themselves, for the memory estimate
+
+
+# --- weights -----------------------------------------------------------------------------------
+
+class ParamSpec(NamedTuple):
+    """One array a layer needs: npz key suffix, shape, and how to initialise it by default."""
+    key: str                   # "weight", "bias", "depthwise", "pointwise", "gamma", ...
+    shape: tuple[int, ...]
+    init: str                  # "uniform" (±1/√fan_in), "ones" or "zeros"
+    fan_in: int = 1
+
+
+def param_specs(rec: LayerRecord) -> list[ParamSpec]:
+    """The arrays a layer needs, in the ``--weights`` npz layout (HWIO kernels, dense ``(in,
+    units)``). Their sizes add up to the layer's weights + biases + non-trainable values."""
+    lay = rec.layer
+    t = rec.type
+    ins = rec.input_shapes[0]
+    if t in ("conv", "conv_transpose"):
+        kh, kw = lay.kernel
+        cg = ins[-1] // lay.groups
+        fg = lay.filters // lay.groups
+        # PyTorch computes a transposed conv's fan-in from its weight's second axis (C_out/g)
+        fan = kh * kw * (cg if t == "conv" else fg)
+        out = [ParamSpec("weight", (kh, kw, cg, lay.filters), "uniform", fan)]
+        if lay.bias:
+            out.append(ParamSpec("bias", (lay.filters,), "uniform", fan))
+        return out
+    if t == "depthwise_conv":
+        kh, kw = lay.kernel
+        c = ins[-1] * lay.depth_multiplier
+        out = [ParamSpec("weight", (kh, kw, 1, c), "uniform", kh * kw)]
+        if lay.bias:
+            out.append(ParamSpec("bias", (c,), "uniform", kh * kw))
+        return out
+    if t == "separable_conv":
+        kh, kw = lay.kernel
+        mid = ins[-1] * lay.depth_multiplier
+        out = [ParamSpec("depthwise", (kh, kw, 1, mid), "uniform", kh * kw),
+               ParamSpec("pointwise", (1, 1, mid, lay.filters), "uniform", mid)]
+        if lay.bias:
+            out.append(ParamSpec("bias", (lay.filters,), "uniform", mid))
+        return out
+    if t == "dense":
+        n_in = ins[-1]
+        out = [ParamSpec("weight", (n_in, lay.units), "uniform", n_in)]
+        if lay.bias:
+            out.append(ParamSpec("bias", (lay.units,), "uniform", n_in))
+        return out
+    if t == "batchnorm":
+        c = ins[-1]
+        return [ParamSpec("gamma", (c,), "ones"), ParamSpec("beta", (c,), "zeros"),
+                ParamSpec("mean", (c,), "zeros"), ParamSpec("var", (c,), "ones")]
+    return []
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    return math.prod(shape)
+
+
+_POOL: ThreadPoolExecutor | None = None
+_RNG_CHUNK = 1 << 20
+
+
+def _threads() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1)))
+    return _POOL
+
+
+def uniform(shape: tuple[int, ...], bound: float, seed: tuple[int, ...]) -> np.ndarray:
+    """U(−bound, bound) float32, reproducible from ``seed`` whatever the number of threads:
+    the array is filled in chunks of 2^20 values, each from its own seeded SFC64 stream, in
+    parallel (NumPy's generators release the GIL)."""
+    n = _size(shape)
+    flat = np.empty(n, F32)
+
+    def fill(c: int) -> None:
+        part = flat[c * _RNG_CHUNK:(c + 1) * _RNG_CHUNK]
+        gen = np.random.Generator(np.random.SFC64(np.random.SeedSequence([*seed, c])))
+        gen.random(out=part, dtype=F32)
+        part *= F32(2 * bound)
+        part -= F32(bound)
+
+    chunks = range(-(-n // _RNG_CHUNK))
+    if len(chunks) > 1:
+        list(_threads().map(fill, chunks))
+    elif n:
+        fill(0)
+    return flat.reshape(shape)
+
+
+class RandomWeights:
+    """Seeded Kaiming-uniform weights, as PyTorch initialises conv and linear layers
+    (``kaiming_uniform_(a=√5)``: U(±1/√fan_in), and the same bound for the biases); batchnorm
+    starts at γ = 1, β = 0, mean 0, variance 1. Each layer's arrays depend only on the seed,
+    the layer's index and the array, so they are reproducible and generated only when needed."""
+
+    description = "random (Kaiming-uniform)"
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+
+    def get(self, rec: LayerRecord, spec: ParamSpec, keyno: int) -> np.ndarray:
+        inline = _inline(rec, spec)
+        if inline is not None:
+            return inline
+        if spec.init == "ones":
+            return np.ones(spec.shape, F32)
+        if spec.init == "zeros":
+            return np.zeros(spec.shape, F32)
+        return uniform(spec.shape, 1.0 / math.sqrt(spec.fan_in), (self.seed, rec.index, keyno))
+
+    def check(self, a: Analysis) -> list[str]:
+        return []
+
+
+def _inline(rec: LayerRecord, spec: ParamSpec) -> np.ndarray | None:
+    """Fixed kernels written in the spec (``conv: {weights: [...]}``); their biases are zero."""
+    fixed = getattr(rec.layer, "weights", None)
+    if fixed is None:
+        return None
+    if spec.key == "bias":
+        return np.zeros(spec.shape, F32)
+    kh, kw, cg, filters = spec.shape
+    out = np.empty(spec.shape, F32)
+    for f, kernel in enumerate(fixed):
+        arr = np.asarray(kernel, dtype=F32)
+        if arr.ndim == 2:                 # one kh×kw matrix for every input channel
+            out[:, :, :, f] = arr[:, :, None]
+        else:                             # one matrix per input channel: (cg, kh, kw)
+            out[:, :, :, f] = arr.transpose(1, 2, 0)
+    return out
+
+
+def npz_keys(rec: LayerRecord, spec: ParamSpec) -> list[str]:
+    """Keys tried for an array: ``<path>.<key>``, then ``<name>.<key>``."""
+    keys = [f"{rec.path}.{spec.key}"]
+    if rec.name != rec.path:
+        keys.append(f"{rec.name}.{spec.key}")
+    return keys
+
+
+class NpzWeights:
+    """``--weights FILE.npz``: arrays named ``<layer>.weight``, ``.bias``, ``.depthwise``,
+    ``.pointwise``, ``.gamma``, ``.beta``, ``.mean``, ``.var`` (by the layer's path, which is
+    its name at the top level; the bare name works when it is unique). Layers with fixed
+    kernels in the spec use those unless the file has their arrays."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.description = f"from {path}"
+        try:
+            self.npz = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise CnnCalcError(f"no such weights file: {path}") from None
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+            raise CnnCalcError(f"cannot read weights file {path}: {e}") from None
+        if not isinstance(self.npz, np.lib.npyio.NpzFile):
+            raise CnnCalcError(f"weights file {path} is a single .npy array; it must be an .npz "
+                               f"archive of named arrays (numpy.savez)")
+        self.headers = self._headers()
+        self.used: set[str] = set()
+
+    def _headers(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        """Shapes and dtypes of every array, read from the .npy headers without the data."""
+        out = {}
+        try:
+            with zipfile.ZipFile(self.path) as zf:
+                for info in zf.infolist():
+                    if not info.filename.endswith(".npy"):
+                        continue
+                    with zf.open(info) as fh:
+                        version = np.lib.format.read_magic(fh)
+                        shape, _, dtype = np.lib.format._read_array_header(fh, version)
+                    out[info.filename[:-4]] = (tuple(shape), dtype)
+        except (OSError, ValueError, zipfile.BadZipFile) as e:
+            raise CnnCalcError(f"cannot read weights file {self.path}: {e}") from None
+        return out
+
+    def _key(self, rec: LayerRecord, spec: ParamSpec, unique: bool) -> str | None:
+        for k in npz_keys(rec, spec)[: 2 if unique else 1]:
+            if k in self.headers:
+                return k
+        return None
+
+    def check(self, a: Analysis) -> list[str]:
+        """Validate every array's presence, shape and dtype before running; returns warnings
+        (arrays in the file that no layer uses)."""
+        counts: dict[str, int] = {}
+        for rec in a.layers:
+            counts[rec.name] = counts.get(rec.name, 0) + 1
+        self.keys: dict[tuple[int, str], str] = {}
+        for rec in a.layers:
+            for spec in param_specs(rec):
+                key = self._key(rec, spec, counts[rec.name] == 1)
+                where = f"layer {rec.index} '{rec.path}' ({rec.type})"
+                if key is None:
+                    if _inline(rec, spec) is not None:
+                        continue
+                    raise CnnCalcError(f"{self.path}: {where}: missing array "
+                                       f"'{npz_keys(rec, spec)[0]}' of shape "
+                                       f"{_shape_text(spec.shape)}")
+                shape, dtype = self.headers[key]
+                if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
+                    raise CnnCalcError(f"{self.path}: {where}: array '{key}' has dtype {dtype}; "
+                                       f"it must be numeric")
+                if shape != spec.shape and not _reshapeable(spec, shape):
+                    raise CnnCalcError(f"{self.path}: {where}: array '{key}' has shape "
+                                       f"{_shape_text(shape)}, expected {_shape_text(spec.shape)}"
+                                       + _layout_hint(rec, spec, shape))
+                self.keys[(rec.index, spec.key)] = key
+        used = set(self.keys.values())
+        extra = sorted(k for k in self.headers if k not in used)
+        if extra:
+            more = f" and {len(extra) - 5} more" if len(extra) > 5 else ""
+            return [f"{self.path}: {len(extra)} array(s) not used by any layer: "
+                    f"{', '.join(extra[:5])}{more}"]
+        return []
+
+    def get(self, rec: LayerRecord, spec: ParamSpec, keyno: int) -> np.ndarray:
+        key = self.keys.get((rec.index, spec.key))
+        if key is None:
+            inline = _inline(rec, spec)
+            assert inline is not None
+            return inline
+        arr = self.npz[key]
+        if not np.all(np.isfinite(arr)):
+            raise CnnCalcError(f"{self.path}: layer {rec.index} '{rec.path}' ({rec.type}): "
+                               f"array '{key}' contains NaN or infinite values")
+        return np.ascontiguousarray(arr, dtype=F32).reshape(spec.shape)
+
+
+def _reshapeable(spec: ParamSpec, shape: tuple[int, ...]) -> bool:
+    """Depthwise kernels are also accepted in Keras's (f_h, f_w, C, multiplier) layout, which
+    has the same memory order as (f_h, f_w, 1, C·multiplier)."""
+    s = spec.shape
+    return (spec.key in ("weight", "depthwise") and len(s) == 4 and s[2] == 1 and len(shape) == 4
+            and shape[:2] == s[:2] and shape[2] * shape[3] == s[3])
+
+
+def _layout_hint(rec: LayerRecord, spec: ParamSpec, shape: tuple[int, ...]) -> str:
+    s = spec.shape
+    if len(s) == 4 and len(shape) == 4 and sorted(s) == sorted(shape):
+        return " (kernels are HWIO: f_h, f_w, C_in/groups, filters; PyTorch's OIHW " \
+               "needs .transpose(2, 3, 1, 0))"
+    if len(s) == 2 and shape == s[::-1]:
+        return " (dense weights are (in, units); PyTorch's Linear.weight needs .T)"
+    return ""
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(map(str, shape)) + ")"
+
+
+# --- building blocks ---------------------------------------------------------------------------
+
+def pad_nhwc(x: np.ndarray, t: int, b: int, l: int, r: int, value: float = 0.0) -> np.ndarray:
+    """A new contiguous array with ``value`` around ``x`` (N×H×W×C); only the border is filled."""
+    if not (t or b or l or r):
+        return x
+    n, h, w, c = x.shape
+    out = np.empty((n, h + t + b, w + l + r, c), F32)
+    if t:
+        out[:, :t] = value
+    if b:
+        out[:, t + h:] = value
+    if l:
+        out[:, t:t + h, :l] = value
+    if r:
+        out[:, t:t + h, l + w:] = value
+    out[:, t:t + h, l:l + w] = x
+    return out
+
+
+def _offset(xp: np.ndarray, i: int, j: int, out_h: int, out_w: int, sh: int, sw: int
+            ) -> np.ndarray:
+    """The strided slice of a padded map that kernel offset (i, j) sees for every output."""
+    return xp[:, i:i + (out_h - 1) * sh + 1:sh, j:j + (out_w - 1) * sw + 1:sw, :]
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """erf by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7, below float32's resolution)."""
+    s = np.sign(x)
+    a = np.abs(x)
+    t = 1.0 / (1.0 + F32(0.3275911) * a)
+    y = t * (F32(0.254829592) + t * (F32(-0.284496736) + t * (F32(1.421413741) + t * (
+        F32(-1.453152027) + t * F32(1.061405429)))))
+    return s * (1.0 - y * np.exp(-a * a))
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return F32(0.5) * (np.tanh(F32(0.5) * x) + F32(1.0))
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    x = x - x.max(axis=-1, keepdims=True)
+    np.exp(x, out=x)
+    x /= x.sum(axis=-1, keepdims=True)
+    return x
+
+
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
+
+
+def activate(x: np.ndarray, name: str | None, inplace: bool, alpha: float = 0.01) -> np.ndarray:
+    """Apply an activation (PyTorch's definitions; ``softmax`` over the last axis)."""
+    if name is None:
+        return x
+    if name == "relu":
+        return np.maximum(x, 0, out=x if inplace else None)
+    if name == "relu6":
+        return np.clip(x, 0, 6, out=x if inplace else None)
+    if name == "leaky_relu":
+        if 0 <= alpha <= 1:
+            return np.maximum(x, F32(alpha) * x, out=x if inplace else None)
+        return np.where(x >= 0, x, F32(alpha) * x)
+    if name == "tanh":
+        return np.tanh(x, out=x if inplace else None)
+    if name == "sigmoid":
+        return _sigmoid(x)
+    if name in ("silu", "swish"):
+        return x * _sigmoid(x)
+    if name == "hardsigmoid":
+        return np.clip(x + F32(3), 0, 6) / F32(6)
+    if name == "hardswish":
+        return x * (np.clip(x + F32(3), 0, 6) / F32(6))
+    if name == "gelu":
+        return F32(0.5) * x * (F32(1.0) + _erf(x * F32(1 / math.sqrt(2))))
+    if name == "elu":
+        return np.where(x > 0, x, np.expm1(np.minimum(x, 0)))
+    if name == "selu":
+        return F32(_SELU_SCALE) * np.where(x > 0, x, F32(_SELU_ALPHA) * np.expm1(np.minimum(x, 0)))
+    if name == "softplus":
+        # PyTorch: x above the threshold 20, else log(1 + exp(x))
+        return np.where(x > 20, x, np.logaddexp(F32(0), np.minimum(x, 20)))
+    if name == "softmax":
+        return _softmax(x if inplace else x.copy())
+    raise CnnCalcError(f"the NumPy engine has no activation '{name}'")
+
+
+def conv2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, stride, dilation, pads,
+           out_hw: tuple[int, int], groups: int = 1, act: str | None = None,
+           act_alpha: float = 0.01) -> np.ndarray:
+    """A 2-D convolution (cross-correlation, as in every framework) of N×H×W×C ``x`` with the
+    HWIO kernel ``w`` (f_h, f_w, C/groups, filters)."""
+    n, h, wd, c = x.shape
+    kh, kw, cg, filters = w.shape
+    sh, sw = stride
+    dh, dw = dilation
+    oh, ow = out_hw
+    if groups > 1 and cg == 1:
+        out = _depthwise(x, w, stride, dilation, pads, out_hw)
+        if bias is not None:
+            out += bias
+        return activate(out, act, True, act_alpha)
+    xp = pad_nhwc(x, *pads)
+    if kh == kw == 1 and groups == 1:          # 1×1: no windows to gather
+        xs = xp[:, :(oh - 1) * sh + 1:sh, :(ow - 1) * sw + 1:sw, :]
+        out = np.matmul(np.ascontiguousarray(xs).reshape(-1, c), w.reshape(c, filters))
+        if bias is not None:
+            out += bias
+        return activate(out, act, True, act_alpha).reshape(n, oh, ow, filters)
+    xp = np.ascontiguousarray(xp)
+    s0, s1, s2, s3 = xp.strides
+    g = groups
+    fg = filters // g
+    k = kh * kw * cg
+    out = np.empty((n, oh, ow, filters), F32)
+    if g == 1:
+        if dw == 1:    # (f_w, C) of one kernel row is contiguous in the padded map
+            view = as_strided(xp, (n, oh, ow, kh, kw * c), (s0, s1 * sh, s2 * sw, s1 * dh, s3),
+                              writeable=False)
+        else:
+            view = as_strided(xp, (n, oh, ow, kh, kw, c),
+                              (s0, s1 * sh, s2 * sw, s1 * dh, s2 * dw, s3), writeable=False)
+        wm = w.reshape(k, filters)
+    else:
+        view = as_strided(xp, (n, oh, ow, kh, kw, g, cg),
+                          (s0, s1 * sh, s2 * sw, s1 * dh, s2 * dw, s3 * cg, s3),
+                          writeable=False).transpose(5, 0, 1, 2, 3, 4, 6)
+        wm = np.ascontiguousarray(
+            w.reshape(kh, kw, cg, g, fg).transpose(3, 0, 1, 2, 4)).reshape(g, k, fg)
+    row = ow * kh * kw * c * 4
+    if row * oh <= CHUNK_BYTES:                 # whole images per block
+        step_n, step_r = max(1, min(n, CHUNK_BYTES // (row * oh))), oh
+    else:                                       # blocks of output rows of one image
+        step_n, step_r = 1, max(1, CHUNK_BYTES // row)
+    buf = np.empty(step_n * step_r * ow * kh * kw * c, F32)
+    for n0 in range(0, n, step_n):
+        n1 = min(n, n0 + step_n)
+        for r0 in range(0, oh, step_r):
+            r1 = min(oh, r0 + step_r)
+            m = (n1 - n0) * (r1 - r0) * ow
+            dst = out[n0:n1, r0:r1].reshape(m, filters)
+            if g == 1:
+                src = view[n0:n1, r0:r1]
+                cols = buf[:m * k].reshape(src.shape)
+                np.copyto(cols, src)
+                np.matmul(cols.reshape(m, k), wm, out=dst)
+            else:
+                src = view[:, n0:n1, r0:r1]
+                cols = buf[:m * k].reshape(src.shape)
+                np.copyto(cols, src)
+                res = np.matmul(cols.reshape(g, m, k), wm)          # (g, m, fg)
+                dst.reshape(m, g, fg)[...] = res.transpose(1, 0, 2)
+            if bias is not None:
+                dst += bias
+            activate(dst, act, True, act_alpha)
+    return out
+
+
+def _depthwise(x: np.ndarray, w: np.ndarray, stride, dilation, pads, out_hw) -> np.ndarray:
+    """Depthwise convolution (one input channel per group; output channel ``c·m + j`` from input
+    channel ``c``): a multiply-accumulate over the kernel offsets, vectorised over everything
+    else."""
+    kh, kw, _, filters = w.shape
+    c = x.shape[-1]
+    mult = filters // c
+    xp = pad_nhwc(x, *pads)
+    if mult > 1:
+        xp = np.repeat(xp, mult, axis=-1)
+    oh, ow = out_hw
+    sh, sw = stride
+    dh, dw = dilation
+    out = np.zeros((x.shape[0], oh, ow, filters), F32)
+    tmp = np.empty_like(out)
+    for i in range(kh):
+        for j in range(kw):
+            np.multiply(_offset(xp, i * dh, j * dw, oh, ow, sh, sw), w[i, j, 0], out=tmp)
+            out += tmp
+    return out
+
+
+def conv_transpose2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, stride, dilation,
+                     pads, output_padding, out_hw, groups: int = 1) -> np.ndarray:
+    """Transposed convolution (PyTorch's ConvTranspose2d: input pixel ``i`` adds
+    ``x[i]·w[k]`` to output ``i·s + k·d − p_before``). One GEMM gives every input pixel's
+    contribution for every kernel offset; a scatter-add over the offsets (col2im) places them."""
+    n, h, wd, c = x.shape
+    kh, kw, cg, filters = w.shape
+    sh, sw = stride
+    dh, dw = dilation
+    g = groups
+    fg = filters // g
+    m = n * h * wd
+    xm = np.ascontiguousarray(x).reshape(m, c)
+    if g == 1:
+        wm = np.ascontiguousarray(w.transpose(2, 0, 1, 3)).reshape(c, kh * kw * filters)
+        y = np.matmul(xm, wm).reshape(n, h, wd, kh, kw, filters)
+    else:
+        wm = np.ascontiguousarray(
+            w.reshape(kh, kw, cg, g, fg).transpose(3, 2, 0, 1, 4)).reshape(g, cg, kh * kw * fg)
+        xg = np.ascontiguousarray(xm.reshape(m, g, cg).transpose(1, 0, 2))
+        y = np.matmul(xg, wm).reshape(g, n, h, wd, kh, kw, fg).transpose(1, 2, 3, 4, 5, 0, 6)
+        y = y.reshape(n, h, wd, kh, kw, filters)
+    full_h = (h - 1) * sh + dh * (kh - 1) + 1 + output_padding[0]
+    full_w = (wd - 1) * sw + dw * (kw - 1) + 1 + output_padding[1]
+    full = np.zeros((n, full_h, full_w, filters), F32)
+    for i in range(kh):
+        for j in range(kw):
+            full[:, i * dh:i * dh + (h - 1) * sh + 1:sh,
+                 j * dw:j * dw + (wd - 1) * sw + 1:sw, :] += y[:, :, :, i, j, :]
+    del y
+    t, _, l, _ = pads
+    oh, ow = out_hw
+    out = full[:, t:t + oh, l:l + ow, :]
+    if out.shape[1:3] != (full_h, full_w):
+        out = np.ascontiguousarray(out)
+    if bias is not None:
+        out += bias
+    return out
+
+
+def pool2d(x: np.ndarray, kind: str, size, stride, pads, out_hw, ceil_extra=True,
+           count_include_pad: bool = True) -> np.ndarray:
+    """Max or average pooling (PyTorch semantics: max ignores the padding; average divides by
+    the window's size clipped to the padded input with ``count_include_pad``, else by the
+    number of input pixels in it; ceil_mode windows hanging past the padding are clipped)."""
+    n, h, w, c = x.shape
+    kh, kw = size
+    sh, sw = stride
+    t, b, l, r = pads
+    oh, ow = out_hw
+    extra_b = max(0, (oh - 1) * sh + kh - (h + t + b))
+    extra_r = max(0, (ow - 1) * sw + kw - (w + l + r))
+    fill = -np.inf if kind == "max" else 0.0
+    xp = pad_nhwc(x, t, b + extra_b, l, r + extra_r, fill)
+    acc: np.ndarray | None = None
+    for i in range(kh):
+        for j in range(kw):
+            sl = _offset(xp, i, j, oh, ow, sh, sw)
+            if acc is None:
+                acc = sl.copy()
+            elif kind == "max":
+                np.maximum(acc, sl, out=acc)
+            else:
+                acc += sl
+    assert acc is not None
+    if kind == "max":
+        return acc
+    mask = np.zeros(xp.shape[1:3], F32)
+    if count_include_pad:
+        mask[:t + h + b, :l + w + r] = 1
+    else:
+        mask[t:t + h, l:l + w] = 1
+    div = np.zeros((oh, ow), F32)
+    for i in range(kh):
+        for j in range(kw):
+            div += mask[i:i + (oh - 1) * sh + 1:sh, j:j + (ow - 1) * sw + 1:sw]
+    acc /= div[None, :, :, None]
+    return acc
+
+
+def adaptive_pool2d(x: np.ndarray, kind: str, out_hw: tuple[int, int]) -> np.ndarray:
+    """PyTorch's adaptive pooling: output ``i`` pools input ``[floor(i·n/out),
+    ceil((i+1)·n/out))`` along each axis (separable, so one loop per axis over the outputs)."""
+    from .shapes import adaptive_windows
+    reduce = np.max if kind == "max" else np.mean
+    for axis, o in ((1, out_hw[0]), (2, out_hw[1])):
+        size = x.shape[axis]
+        if size % o == 0:      # equal windows: a reshape
+            k = size // o
+            shape = x.shape[:axis] + (o, k) + x.shape[axis + 1:]
+            x = reduce(x.reshape(shape), axis=axis + 1)
+            continue
+        parts = [reduce(x.take(range(s, e), axis=axis), axis=axis, keepdims=True)
+                 for s, e in adaptive_windows(size, o)]
+        x = np.concatenate(parts, axis=axis)
+    return np.ascontiguousarray(x, dtype=F32)
+
+
+def lrn(x: np.ndarray, size: int, alpha: float, beta: float, k: float) -> np.ndarray:
+    """Local response normalisation across channels (Krizhevsky et al. 2012, §3.3):
+    ``b_c = a_c / (k + α·Σ a_j²)^β`` over the ``size`` channels centred on ``c`` (channels
+    ``c − size//2 … c + (size−1)//2``, clipped at the ends). Unlike PyTorch's
+    LocalResponseNorm, α is not divided by ``size`` (the paper's and TensorFlow's form)."""
+    sq = x * x
+    c = x.shape[-1]
+    lo, hi = size // 2, (size - 1) // 2
+    padded = np.zeros(x.shape[:-1] + (c + lo + hi,), F32)
+    padded[..., lo:lo + c] = sq
+    acc = np.zeros_like(x)
+    for i in range(size):
+        acc += padded[..., i:i + c]
+    acc *= F32(alpha)
+    acc += F32(k)
+    np.power(acc, F32(beta), out=acc)
+    return x / acc
+
+
+# --- the layer operations ------------------------------------------------------------------------
+
+class Ctx(NamedTuple):
+    rec: LayerRecord
+    params: dict[str, np.ndarray]
+    inplace: bool                  # input 0 may be overwritten (nothing else needs it)
+
+
+OPS: dict[str, Callable[[Ctx, list[np.ndarray]], np.ndarray]] = {}
+
+
+def op(*names: str):
+    def deco(fn):
+        for n in names:
+            OPS[n] = fn
+        return fn
+    return deco
+
+
+def _act(ctx: Ctx) -> tuple[str | None, float]:
+    return ctx.rec.activation, 0.01
+
+
+@op("conv")
+def _conv(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
+    lay, win = ctx.rec.layer, ctx.rec.geometry
+    act, alpha = _act(ctx)
+    return conv2d(xs[0], ctx.params["weight"], ctx.params.get("bias"), lay.stride,
+                  lay.dilation, win.pads, (win.out_h, win.out_w), lay.groups, act, alpha)
+
+
+@op("depthwise_conv")
+def _depthwise_conv(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
+    lay, win = ctx.rec.layer, ctx.rec.geometry
+    act, alpha = _act(ctx)
+    return conv2d(xs[0], ctx.params["weight"], ctx.params.get("bias"), lay.stride,
+                  lay.dilation, win.pads, (win.out_h, win.out_w), xs[0].shape[-1], act, alpha)
+
+
+@op("separable_conv")
+def _separable(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
+    lay, win = ctx.rec.layer, ctx.rec.geometry
+    mid = _depthwise(xs[0], ctx.params["depthwise"], lay.stride, lay.dilation, win.pads,
+                     (win.out_h, win.out_w))
+    act, alpha = _act(ctx)
+    return conv2d(mid, ctx.params["pointwise"], ctx.params.get("bias"), (1, 1), (1, 1),
+                  (0, 0, 0, 0), (win.out_h, win.out_w), 1, act, alpha)
+
+
+@op("conv_transpose")
+def _conv_transpose(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
+    lay, win = ctx.rec.layer, ctx.rec.geometry
+    out = conv_transpose2d(xs[0], ctx.params["weight"], ctx.params.get("bias"), lay.stride,
+                           lay.dilation, win.pads, lay.output_padding, (win.out_h, win.out_w),
+                           lay.groups)
+    act, alpha = _act(ctx)
+    return activate(out, act, True, alpha)
+
+
+@op("maxpool", "avgpool")
+def _pool(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
+    lay, win = ctx.rec.layer, ctx.rec.geometry
+    kind = "max" if ctx.rec.type == "maxpool" else "avg"
+    return pool2d(xs[0], kind, lay.size, lay.stride, win.pads, (win.out_h, win.out_w),
+                  count_include_pad=getattr(lay, "count_include_pad", True))
+
+
+@op("global_avgpool", "global_maxpool")
+def _global_pool(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
+    keep = ctx.rec.layer.keepdims
+    if ctx.rec.type == "global_maxpool":
+        return xs[0].max(axis=(1, 2), keepdims=keep)
+    return xs[0].mean(axis=(1, 2), keepdims=keep, dtype=F32)
+
+
+@op("adaptive_avgpool", "adaptive_maxpool")
+def _adaptive(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
+    kind = "max" if ctx.rec.type == "adaptive_maxpool" else "avg"
+    return adaptive_pool2d(xs[0], kind, ctx.rec.layer.output)
+
+
+@op("flatten")
+def _flatten(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
+    return xs[0].reshape(xs[0].shape[0], -1)      # H×W×C order (channels fastest)
+
+
+@op("dense")
+def _dense(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
+    x = xs[0]
+    out = np.matmul(x, ctx.params["weight"])
+    if "bias" in ctx.params:
+        out += ctx.params["bias"]
+    act, alpha = _act(ctx)
+    return activate(out, act, True, alpha)
+
+
+@op("dropout", "identity")
+def _identity(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
+    return xs[0]                                  # dropout is the identity at inference
+
+
+@op("batchnorm")
+def _batchnorm(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
+    p = ctx.params
+    scale = p["gamma"] / np.sqrt(p["var"] + F32(ctx.rec.layer.epsilon))
+    shift = p["beta"] - p["mean"] * scale
+    x = xs[0]
+    if ctx.inplace:
+        x *= scale
+        x += shift
+        return x
+    out = x * scale
+    out += shift
+    return out
+
+
+@op("relu", "sigmoid", "tanh", "gelu", "hardswish", "relu6", "hardsigmoid", "elu", "selu",
+    "softplus", "silu", "leaky_relu", "softmax")
+def _activation(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
+    return activate(xs[0], ctx.rec.type, ctx.inplace, getattr(ctx.rec.layer, "alpha", 0.01))
+
+
+@op("lrn")
+def _lrn(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
+    lay = ctx.rec.layer
+    return lrn(xs[0], lay.size, lay.alpha, lay.beta, lay.k)
+
+
+@op("pad")
+def _pad(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
+    return pad_nhwc(xs[0], *ctx.rec.layer.padding)
+
+
+@op("upsample")
+def _upsample(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
+    x = xs[0]
+    n, h, w, c = x.shape
+    sh, sw = ctx.rec.layer.scale
+    big = np.broadcast_to(x[:, :, None, :, None, :], (n, h, sh, w, sw, c))
+    return big.reshape(n, h * sh, w * sw, c)
+
+
+@op("crop")
+def _crop(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
+    t, b, l, r = ctx.rec.geometry
+    x = xs[0]
+    return x[:, t:x.shape[1] - b, l:x.shape[2] - r, :]
+
+
+@op("add")
+def _add(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
+    out = xs[0] if ctx.inplace else xs[0].copy()
+    for x in xs[1:]:
+        out += x
+    return out
+
+
+def _align(x: np.ndarray, rank: int) -> np.ndarray:
+    """A gate of lower rank (N×C against N×H×W×C) as N×1×1×C for broadcasting."""
+    if x.ndim < rank:
+        return x.reshape(x.shape[:1] + (1,) * (rank - x.ndim) + x.shape[1:])
+    return x
+
+
+@op("multiply")
+def _multiply(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
+    rank = max(x.ndim for x in xs)
+    out = _align(xs[0], rank)
+    for x in xs[1:]:
+        out = out * _align(x, rank)
+    return out
+
+
+@op("concat")
+def _concat(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(xs, axis=-1)
+
+
+# --- memory estimate -----------------------------------------------------------------------------
+
+def _last_uses(a: Analysis) -> list[int]:
+    """For each node (0 = input), the index of the last layer that reads it."""
+    last = [0] * (len(a.layers) + 1)
+    for rec in a.layers:
+        for i in rec.inputs:
+            last[i] = max(last[i], rec.index)
+    return last
+
+
+def _workspace(rec: LayerRecord, batch: int) -> int:
+    """Scratch bytes a layer allocates besides its output (padded copies, im2col blocks)."""
+    ins = rec.input_shapes[0]
+    per = 4 * batch
+    win = rec.geometry
+    if rec.type in ("conv", "depthwise_conv", "separable_conv", "maxpool", "avgpool") and \
+            len(ins) == 3:
+        h, w, c = ins
+        t, b, l, r = win.pads
+        padded = (h + t + b + 1) * (w + l + r + 1) * c * per
+        if rec.type in ("depthwise_conv", "separable_conv") or (
+                rec.type == "conv" and rec.layer.groups > 1 and c == rec.layer.groups):
+            mult = getattr(rec.layer, "depth_multiplier", rec.output[-1] // c)
+            return padded * mult + 2 * _size(rec.output) * per * max(1, mult)
+        if rec.type == "conv":
+            kh, kw = rec.layer.kernel
+            row = win.out_w * kh * kw * c * 4
+            im2col = max(min(CHUNK_BYTES, row * win.out_h * batch), row)
+            extra = _size(rec.output) * per if rec.layer.groups > 1 else 0
+            return padded + im2col + extra
+        return padded
+    if rec.type == "conv_transpose":
+        h, w, c = ins
+        kh, kw = rec.layer.kernel
+        return (h * w * kh * kw * rec.output[-1] + _size(rec.output) * 2) * per
+    if rec.type in ("lrn", "pad", "multiply", "gelu", "silu", "hardswish", "selu", "elu",
+                    "softplus", "sigmoid", "hardsigmoid", "adaptive_avgpool",
+                    "adaptive_maxpool"):
+        return 3 * _size(ins) * per
+    return 0
+
+
+@dataclass
+class MemoryEstimate:
+    peak: int               # bytes, including OVERHEAD_BYTES
+    at: LayerRecord | None  # the layer where it happens
+    weights: int            # the largest layer's parameter bytes
+
+
+def estimate_memory(a: Analysis, batch: int | None = None) -> MemoryEstimate:
+    """Peak bytes of a run: the live activations (freed after their last use) + the current
+    layer's output, weights and scratch, + a fixed interpreter overhead."""
+    batch = batch or a.batch
+    last = _last_uses(a)
+    size = [_size(a.input)] + [_size(r.output) for r in a.layers]
+    live = size[0] * 4 * batch * 2          # the input (and its float32 copy)
+    peak, at, wmax = 0, None, 0
+    for rec in a.layers:
+        wbytes = rec.params * 4
+        wmax = max(wmax, wbytes)
+        now = live + size[rec.index] * 4 * batch + wbytes + _workspace(rec, batch)
+        if now > peak:
+            peak, at = now, rec
+        live += size[rec.index] * 4 * batch
+        for i in set(rec.inputs):
+            if last[i] == rec.index:
+                live -= size[i] * 4 * batch
+    return MemoryEstimate(peak + OVERHEAD_BYTES, at, wmax)
+
+
+def available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux), else the physical memory size, else None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(a: Analysis, limit: int | None, batch: int | None = None) -> MemoryEstimate:
+    """Refuse (CnnCalcError) a run whose estimated peak exceeds ``limit`` bytes."""
+    from .report import mib
+    est = estimate_memory(a, batch)
+    if limit is not None and est.peak > limit:
+        where = f" at layer {est.at.index} '{est.at.path}'" if est.at is not None else ""
+        bigger = f"--input smaller than {fmt_shape(a.input)}" if len(a.input) == 3 \
+            else "a smaller --input"
+        raise CnnCalcError(
+            f"--run would need about {mib(est.peak)}{where}, more than the limit of "
+            f"{mib(limit)} (--max-memory); try {bigger}"
+            + (f" or a smaller --batch than {batch or a.batch}" if (batch or a.batch) > 1 else "")
+            + ", or raise --max-memory if the memory is there")
+    return est
+
+
+# --- running -------------------------------------------------------------------------------------
+
+@dataclass
+class LayerRun:
+    index: int
+    name: str
+    path: str
+    shape: tuple[int, ...]           # without the batch dimension
+    seconds: float
+    ok: bool
+
+
+@dataclass
+class RunResult:
+    layers: list[LayerRun]
+    output: np.ndarray | None        # N×... (None if the run stopped early)
+    forward_seconds: float
+    weights_seconds: float
+    failure: str | None = None       # why the run stopped early
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def verified(self) -> bool:
+        return self.failure is None and all(lr.ok for lr in self.layers)
+
+    def mismatches(self) -> list[LayerRun]:
+        return [lr for lr in self.layers if not lr.ok]
+
+
+def _root(x: np.ndarray) -> np.ndarray:
+    while isinstance(x.base, np.ndarray):
+        x = x.base
+    return x
+
+
+def random_input(shape: tuple[int, ...], batch: int, seed: int) -> np.ndarray:
+    """A seeded random input in [0, 1), like an image scaled to that range."""
+    gen = np.random.Generator(np.random.SFC64(np.random.SeedSequence([seed, 0x1A9E])))
+    return gen.random((batch,) + tuple(shape), dtype=F32)
+
+
+def run(a: Analysis, x: np.ndarray, weights: Any = None,
+        on_layer: Callable[[LayerRecord, np.ndarray, LayerRun], None] | None = None
+        ) -> RunResult:
+    """Execute the network on ``x`` (N × the analysis's input shape) and check every shape.
+
+    ``weights``: :class:`RandomWeights` (the default) or :class:`NpzWeights`. ``on_layer`` is
+    called after each layer with its record, its output (batch first) and its :class:`LayerRun`
+    (for progress bars and saving feature maps); the output must not be modified.
+    """
+    weights = weights or RandomWeights()
+    warnings = weights.check(a)
+    if tuple(x.shape[1:]) != tuple(a.input):
+        raise CnnCalcError(f"the input array is {fmt_shape(x.shape[1:])}, but the network "
+                           f"expects {fmt_shape(a.input)}")
+    last = _last_uses(a)
+    final = len(a.layers)
+    values: dict[int, np.ndarray] = {0: np.array(x, dtype=F32, order="C", copy=True)}
+    runs: list[LayerRun] = []
+    t_fwd = t_w = 0.0
+    failure = None
+    for rec in a.layers:
+        t0 = time.perf_counter()
+        specs = param_specs(rec)
+        params = {s.key: weights.get(rec, s, k) for k, s in enumerate(specs)}
+        t1 = time.perf_counter()
+        xs = [values[i] for i in rec.inputs]
+        first = rec.inputs[0]
+        inplace = (last[first] == rec.index and rec.inputs.count(first) == 1 and first != 0
+                   and not any(_root(values[j]) is _root(xs[0])
+                               for j in values if j != first and last[j] > rec.index))
+        try:
+            fn = OPS[rec.type]
+            y = fn(Ctx(rec, params, inplace), xs)
+        except CnnCalcError:
+            raise
+        except Exception as e:   # an engine failure is a failed check, reported per layer
+            failure = (f"layer {rec.index} '{rec.path}' ({rec.type}) failed on input "
+                       f"{', '.join(fmt_shape(v.shape[1:]) for v in xs)}: "
+                       f"{type(e).__name__}: {e}")
+            break
+        del params, xs
+        t2 = time.perf_counter()
+        t_w += t1 - t0
+        t_fwd += t2 - t1
+        shape = tuple(int(d) for d in y.shape[1:])
+        lr = LayerRun(rec.index, rec.name, rec.path, shape, t2 - t1, shape == tuple(rec.output))
+        runs.append(lr)
+        if last[rec.index] or rec.index == final:      # an output nothing reads is dropped
+            values[rec.index] = y
+        for i in set(rec.inputs):
+            if last[i] == rec.index and i != final:
+                values.pop(i, None)
+        if on_layer is not None:
+            on_layer(rec, y, lr)
+    out = values.get(final) if failure is None else None
+    return RunResult(runs, out, t_fwd, t_w, failure, warnings)
+
+
+# --- the --run command ---------------------------------------------------------------------------
+
+_SIZE = {"": 1, "b": 1, "k": 2 ** 10, "kb": 10 ** 3, "kib": 2 ** 10, "m": 2 ** 20, "mb": 10 ** 6,
+         "mib": 2 ** 20, "g": 2 ** 30, "gb": 10 ** 9, "gib": 2 ** 30, "t": 2 ** 40,
+         "tb": 10 ** 12, "tib": 2 ** 40}
+
+
+def parse_size(text: str) -> int:
+    """``--max-memory``: bytes, or a number with K/M/G/T (binary), KiB/MiB/GiB, KB/MB/GB."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]*)\s*", str(text))
+    unit = m.group(2).lower() if m else ""
+    if not m or unit not in _SIZE:
+        raise CnnCalcError(f"--max-memory must be a size like 2G, 500M or 1.5GiB, got {text!r}")
+    value = int(float(m.group(1)) * _SIZE[unit])
+    if value <= 0:
+        raise CnnCalcError(f"--max-memory must be positive, got {text!r}")
+    return value
+
+
+def default_memory_limit() -> int | None:
+    """80 % of the memory available now."""
+    avail = available_memory()
+    return int(avail * 0.8) if avail else None
+
+
+def resolve_layers(a: Analysis, text: str) -> set[int]:
+    """``--maps-layers``: comma-separated layer names, paths or indices → layer indices."""
+    from .layers import suggest
+    chosen: set[int] = set()
+    names = {}
+    for rec in a.layers:
+        names.setdefault(rec.name, []).append(rec.index)
+        names.setdefault(rec.path, []).append(rec.index)
+    for item in (p.strip() for p in text.split(",")):
+        if not item:
+            continue
+        if item.isdigit() and 1 <= int(item) <= len(a.layers):
+            chosen.add(int(item))
+        elif item in names:
+            chosen.update(names[item])
+        else:
+            raise CnnCalcError(f"--maps-layers: no layer '{item}'{suggest(item, names)}; give "
+                               f"names, paths or indices 1-{len(a.layers)}")
+    return chosen
+
+
+@dataclass
+class RunSetup:
+    """What ``cnncalc SPEC --run`` was asked to do (all optional but the analysis)."""
+    seed: int = 0
+    image: np.ndarray | None = None      # H×W×C, already loaded (see images.load_input)
+    image_name: str | None = None
+    weights: str | None = None           # an .npz path
+    save_output: str | None = None
+    save_maps: str | None = None
+    maps_layers: str | None = None
+    max_memory: int | None = None
+
+
+def execute(a: Analysis, setup: RunSetup,
+            on_layer: Callable[[LayerRecord, np.ndarray, LayerRun], None] | None = None
+            ) -> tuple[RunResult, dict[str, Any]]:
+    """Check memory, build the input and weights, run, and write the requested files.
+    Returns the result and facts for the report (input, weights, files written)."""
+    est = check_memory(a, setup.max_memory)
+    weights = NpzWeights(setup.weights) if setup.weights else RandomWeights(setup.seed)
+    if setup.image is not None:
+        x = np.broadcast_to(setup.image, (a.batch,) + setup.image.shape)
+        source = setup.image_name or "image"
+    else:
+        x = random_input(a.input, a.batch, setup.seed)
+        source = f"random [0, 1), seed {setup.seed}"
+    writer = None
+    only = resolve_layers(a, setup.maps_layers) if setup.maps_layers else None
+    if setup.save_maps:
+        from .images import MapWriter
+        writer = MapWriter(setup.save_maps, only)
+        writer.input(np.asarray(x))
+
+    def hook(rec: LayerRecord, y: np.ndarray, lr: LayerRun) -> None:
+        if writer is not None:
+            writer.layer(rec.index, rec.path, y)
+        if on_layer is not None:
+            on_layer(rec, y, lr)
+
+    result = run(a, x, weights, hook)
+    fixed = [r for r in a.layers if getattr(r.layer, "weights", None) is not None]
+    described = weights.description
+    if fixed and not setup.weights:
+        weighted = [r for r in a.layers if param_specs(r)]
+        described = "fixed in the spec" if len(fixed) == len(weighted) else \
+            f"{described} and fixed kernels from the spec"
+    if isinstance(weights, RandomWeights) and described != "fixed in the spec":
+        described += f", seed {setup.seed}"
+    facts: dict[str, Any] = {"input": source, "weights": described,
+                             "estimated_peak_bytes": est.peak, "files": []}
+    if writer is not None:
+        facts["files"] = [str(p) for p in writer.written]
+        facts["maps_dir"] = str(writer.dir)
+        facts["maps_skipped"] = writer.skipped
+    if setup.save_output and result.output is not None:
+        out = result.output[0] if result.output.shape[0] == 1 else result.output
+        try:
+            with open(setup.save_output, "wb") as fh:
+                np.save(fh, np.ascontiguousarray(out))
+        except OSError as e:
+            raise CnnCalcError(f"cannot write --save-output {setup.save_output}: "
+                               f"{e.strerror or e}") from None
+        facts["output_file"] = setup.save_output
+    return result, facts
+
+
+def estimate_seconds(a: Analysis) -> float:
+    """A rough run time (for deciding whether a progress bar is worth showing): ~25 G MAC/s of
+    GEMM and ~300 M random weights per second."""
+    t = a.totals()
+    return t["macs"] / 25e9 + t["params"] / 3e8

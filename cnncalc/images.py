@@ -1,0 +1,257 @@
+"""Images in and out of the NumPy engine: ``--image`` (PNG, JPEG and anything else Pillow reads,
+or a ``.npy`` array) and ``--save-maps`` (one PNG grid of feature maps per layer).
+
+Input rule: pixels become float32 in [0, 1] (8-bit values / 255, 16-bit / 65535), H×W×C, resized
+with Pillow's bilinear filter to the spec's input H×W unless ``--input auto`` asks for the image's
+own size. Channels follow the spec's input C: 3 = RGB (a grey image is repeated into R, G and B;
+transparency is composited over white, as a viewer shows it), 1 = grey (ITU-R 601-2 luma), 4 = RGBA
+(opaque alpha added when missing). Other channel counts need a ``.npy`` array. A ``.npy`` array is
+used as it is (H×W×C, or H×W for one channel; no scaling, no resizing): its shape must match the
+spec's input unless ``--input auto``. Non-finite values are an error.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CnnCalcError
+from .layers import fmt_shape
+
+F32 = np.float32
+DATA_DIR = Path(__file__).parent / "data"
+SAMPLES = {"chelsea": DATA_DIR / "chelsea.png"}     # --image chelsea: the bundled sample photo
+
+
+def resolve(path: str) -> Path:
+    """A path, or the name of a bundled sample (``chelsea``) when no such file exists."""
+    p = Path(path)
+    if not p.exists() and path in SAMPLES:
+        return SAMPLES[path]
+    return p
+
+
+def _channels_of(img) -> int:
+    return {"L": 1, "1": 1, "I": 1, "I;16": 1, "F": 1, "LA": 4, "RGBA": 4, "PA": 4}.get(
+        img.mode, 4 if "transparency" in img.info else 3)
+
+
+def _pil_array(img, channels: int, path: str) -> np.ndarray:
+    from PIL import ImageOps
+
+    img = ImageOps.exif_transpose(img)
+    if img.mode.startswith("I") or img.mode == "F":
+        if channels not in (1, 3):
+            raise CnnCalcError(f"{path}: a {img.mode}-mode (high bit depth grey) image gives 1 "
+                               f"channel, but the network expects {channels}")
+        arr = np.asarray(img, dtype=F32)
+        if img.mode != "F":
+            arr = arr / F32(65535 if arr.max(initial=0) > 255 else 255)
+        arr = arr[:, :, None]
+        return np.repeat(arr, 3, axis=2) if channels == 3 else arr
+    if channels == 1:
+        if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+            img = _over_white(img.convert("RGBA"))
+        img = img.convert("L")
+    elif channels == 3:
+        if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+            img = _over_white(img.convert("RGBA"))
+        img = img.convert("RGB")
+    elif channels == 4:
+        img = img.convert("RGBA")
+    else:
+        raise CnnCalcError(f"{path}: the network's input has {channels} channels; an image "
+                           f"gives 1 (grey), 3 (RGB) or 4 (RGBA); pass a .npy array of shape "
+                           f"HxWx{channels} instead")
+    arr = np.asarray(img, dtype=F32) / F32(255)
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def _over_white(rgba):
+    from PIL import Image
+    bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(bg, rgba).convert("RGB")
+
+
+def load_input(path: str, want: tuple[int, ...] | None, auto: bool) -> np.ndarray:
+    """Read ``--image PATH`` as a float32 array of the network's input shape (see the module
+    docstring for the rules). ``want`` is the spec's input shape (None if the spec has none);
+    with ``auto`` the image's own H×W is kept."""
+    p = resolve(path)
+    if not p.exists():
+        raise CnnCalcError(f"no such image: {path}")
+    if p.is_dir():
+        raise CnnCalcError(f"{path} is a directory, not an image")
+    if p.suffix.lower() == ".npy":
+        return _load_npy(p, path, want, auto)
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as img:
+                img.load()
+                channels = want[-1] if want is not None and len(want) == 3 else _channels_of(img)
+                if want is not None and len(want) != 3:
+                    raise CnnCalcError(f"{path}: the network's input is {fmt_shape(want)}, not "
+                                       f"an HxWxC image; pass a .npy array")
+                arr = _pil_array(img, channels, path)
+    except UnidentifiedImageError:
+        raise CnnCalcError(f"{path}: not an image Pillow can read (PNG, JPEG, BMP, TIFF, ...); "
+                           f"a NumPy array must end in .npy") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise CnnCalcError(f"{path}: image too large ({e})") from None
+    except OSError as e:
+        raise CnnCalcError(f"cannot read image {path}: {e.strerror or e}") from None
+    h, w = arr.shape[:2]
+    if not auto and want is not None and (h, w) != tuple(want[:2]):
+        arr = resize(arr, want[0], want[1])
+    return np.ascontiguousarray(arr, dtype=F32)
+
+
+def resize(arr: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Bilinear resize (Pillow, per channel in float32 mode, so no precision is lost)."""
+    from PIL import Image
+    chans = [np.asarray(Image.fromarray(arr[:, :, c], mode="F").resize(
+        (w, h), Image.Resampling.BILINEAR), dtype=F32) for c in range(arr.shape[2])]
+    return np.stack(chans, axis=2)
+
+
+def _load_npy(p: Path, path: str, want: tuple[int, ...] | None, auto: bool) -> np.ndarray:
+    try:
+        arr = np.load(p, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise CnnCalcError(f"cannot read array {path}: {e}") from None
+    if not isinstance(arr, np.ndarray) or not (np.issubdtype(arr.dtype, np.integer) or
+                                               np.issubdtype(arr.dtype, np.floating) or
+                                               arr.dtype == np.bool_):
+        raise CnnCalcError(f"{path}: array of dtype {getattr(arr, 'dtype', '?')}; it must be "
+                           f"real numbers")
+    if want is not None and len(want) == 3 and arr.ndim == 2 and want[-1] == 1:
+        arr = arr[:, :, None]
+    if arr.ndim not in (1, 3) or (want is not None and arr.ndim != len(want)):
+        expect = fmt_shape(want) if want is not None else "HxWxC"
+        raise CnnCalcError(f"{path}: array of shape {_dims(arr.shape)}; expected {expect}")
+    if want is not None and arr.shape[-1] != want[-1]:
+        raise CnnCalcError(f"{path}: array has {arr.shape[-1]} channels, but the network "
+                           f"expects {want[-1]} (input {fmt_shape(want)})")
+    if want is not None and not auto and tuple(arr.shape) != tuple(want):
+        raise CnnCalcError(f"{path}: array is {fmt_shape(arr.shape)}, but the network's input "
+                           f"is {fmt_shape(want)}; pass --input auto to run at the array's size")
+    if min(arr.shape) == 0:
+        raise CnnCalcError(f"{path}: array of shape {_dims(arr.shape)} is empty")
+    out = np.ascontiguousarray(arr, dtype=F32)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise CnnCalcError(f"{path}: {int(bad.sum())} non-finite value(s) (NaN or infinity), "
+                           f"the first at index {list(first)}")
+    return out
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape)) if shape else "() (a scalar)"
+
+
+# --- feature maps --------------------------------------------------------------------------------
+
+MAX_MAPS = 256        # maps shown per layer (the first ones)
+MIN_TILE = 48         # small maps are enlarged (nearest neighbour) to at least this many pixels
+MAX_WIDTH = 4096      # large grids are subsampled to about this width
+GAP = 2
+
+
+CLIP_PERCENT = 0.5    # normalisation ignores this % of the brightest and darkest pixels
+
+
+def normalise(maps: np.ndarray) -> np.ndarray:
+    """H×W×C → uint8, each map stretched to 0…255 on its own, from its 0.5th to its 99.5th
+    percentile (so that a few extreme pixels do not leave the rest black); a constant map is
+    black."""
+    m = maps.astype(F32, copy=False)
+    lo, hi = np.percentile(m, [CLIP_PERCENT, 100 - CLIP_PERCENT], axis=(0, 1), keepdims=True)
+    flat = hi <= lo                      # mostly constant: fall back to the full range
+    lo = np.where(flat, m.min(axis=(0, 1), keepdims=True), lo)
+    hi = np.where(flat, m.max(axis=(0, 1), keepdims=True), hi)
+    span = np.where(hi > lo, hi - lo, 1)
+    return np.round(np.clip((m - lo) / span, 0, 1) * 255).astype(np.uint8)
+
+
+def grid(maps: np.ndarray, max_maps: int = MAX_MAPS) -> np.ndarray:
+    """H×W×C feature maps → one grey uint8 image: a near-square grid of normalised tiles
+    separated by mid-grey lines."""
+    h, w, c = maps.shape
+    c = min(c, max_maps)
+    tiles = normalise(maps[:, :, :c])
+    cols = math.ceil(math.sqrt(c))
+    rows = math.ceil(c / cols)
+    up = max(1, math.ceil(MIN_TILE / max(h, w)))
+    down = max(1, math.ceil(cols * w * up / MAX_WIDTH)) if up == 1 else 1
+    if up > 1:
+        tiles = tiles.repeat(up, axis=0).repeat(up, axis=1)
+    elif down > 1:
+        tiles = tiles[::down, ::down]
+    th, tw = tiles.shape[:2]
+    out = np.full((rows * (th + GAP) + GAP, cols * (tw + GAP) + GAP), 128, np.uint8)
+    for k in range(c):
+        r, q = divmod(k, cols)
+        y, x = GAP + r * (th + GAP), GAP + q * (tw + GAP)
+        out[y:y + th, x:x + tw] = tiles[:, :, k]
+    return out
+
+
+def picture(x: np.ndarray) -> np.ndarray:
+    """The network input as an image: RGB (or grey) as it is when in [0, 1], else stretched."""
+    lo, hi = float(x.min()), float(x.max())
+    if lo < 0 or hi > 1:
+        x = (x - lo) / (hi - lo if hi > lo else 1)
+    img = np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)
+    return img[:, :, 0] if img.shape[2] == 1 else img
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", name)
+
+
+class MapWriter:
+    """``--save-maps DIR``: the input and, for each chosen layer with an H×W×C output, a PNG grid
+    of its feature maps (the first image of the batch)."""
+
+    def __init__(self, directory: str, only: set[int] | None = None):
+        self.dir = Path(directory)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise CnnCalcError(f"cannot create --save-maps directory {directory}: "
+                               f"{e.strerror or e}") from None
+        self.only = only
+        self.written: list[Path] = []
+        self.skipped = 0
+
+    def _save(self, pixels: np.ndarray, name: str) -> None:
+        from PIL import Image
+        path = self.dir / name
+        try:
+            Image.fromarray(pixels).save(path, compress_level=3)
+        except OSError as e:
+            raise CnnCalcError(f"cannot write {path}: {e.strerror or e}") from None
+        self.written.append(path)
+
+    def input(self, x: np.ndarray) -> None:
+        """``x``: the batch (N×H×W×C)."""
+        if x.ndim != 4:
+            return
+        img = picture(x[0]) if x.shape[-1] in (1, 3) else grid(x[0])
+        self._save(img, "000_input.png")
+
+    def layer(self, index: int, path: str, y: np.ndarray) -> None:
+        if self.only is not None and index not in self.only:
+            return
+        if y.ndim != 4:
+            self.skipped += 1
+            return
+        self._save(grid(y[0]), f"{index:03d}_{_safe(path)}.png")
