@@ -248,8 +248,15 @@ def parse_yaml(text: str, label: str) -> Any:
         where = f" (column {mark.column + 1})" if mark else ""
         raise CnnCalcError(f"invalid YAML: {e.problem or e.context}{where}", file=label,
                            line=mark.line + 1 if mark else None) from None
+    except yaml.reader.ReaderError as e:     # a control character: one line, with its place
+        pos = max(e.position, 0)
+        line = text.count("\n", 0, pos) + 1
+        column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        char = e.character if isinstance(e.character, int) else ord(str(e.character)[:1] or " ")
+        raise CnnCalcError(f"invalid YAML: unacceptable character #x{char:04x} (column "
+                           f"{column}); a spec is plain text", file=label, line=line) from None
     except yaml.YAMLError as e:
-        raise CnnCalcError(f"invalid YAML: {e}", file=label) from None
+        raise CnnCalcError(f"invalid YAML: {' '.join(str(e).split())}", file=label) from None
     except RecursionError:
         raise CnnCalcError("YAML nested too deeply", file=label) from None
 

@@ -298,3 +298,11 @@ def test_unknown_zoo_name_lists_the_valid_ones():
     for name in spec_mod.zoo_names():
         assert name in msg
     assert "vgg16" in spec_mod.zoo_names()
+
+
+def test_control_character_is_one_located_line():
+    # regression (found by tests/test_fuzz.py): PyYAML's ReaderError has a two-line message,
+    # so a stray control character gave a two-line error without a line number
+    msg = error("input: 8x8x1\nlayers: [re\x07lu]\n")
+    assert msg == ("net.yaml:2: invalid YAML: unacceptable character #x0007 (column 12); a spec "
+                   "is plain text")
