@@ -122,6 +122,15 @@ class _Scope:
             scope = scope.parent
         return None
 
+    def later(self, name: str) -> dict[str, int | None] | None:
+        """The ``pending`` map (name → line) of the innermost scope where ``name`` comes later."""
+        scope: _Scope | None = self
+        while scope is not None:
+            if name in scope.pending:
+                return scope.pending
+            scope = scope.parent
+        return None
+
     def known(self) -> list[str]:
         out: list[str] = []
         scope: _Scope | None = self
@@ -159,6 +168,7 @@ class _Walker:
         self.records: list[LayerRecord] = []
         self.rows: list[Group | LayerRecord] = []
         self.warnings: list[str] = []
+        self.open: list[str] = []       # names of the composites being walked, outermost first
 
     def field(self, node: int) -> Field:
         return self.records[node - 1].field if node else IDENTITY_FIELD
@@ -210,10 +220,13 @@ class _Walker:
                 continue
             node = scope.find(ref)
             if node is None:
+                ahead = scope.later(ref)
                 if ref == item.name:
                     why = "refers to itself (a cycle)"
-                elif ref in scope.pending:
-                    why = (f"refers forward to '{ref}' (line {scope.pending[ref]}); a layer can "
+                elif ref in self.open:
+                    why = f"refers to '{ref}', which contains this layer (a cycle)"
+                elif ahead is not None:
+                    why = (f"refers forward to '{ref}' (line {ahead[ref]}); a layer can "
                            f"only take inputs from earlier layers, so this would be a cycle")
                 else:
                     why = (f"refers to an unknown layer '{ref}'{suggest(ref, scope.known())}")
@@ -306,6 +319,7 @@ class _Walker:
             raise self.error(f"{comp.kind} takes one input, but 'from' names {len(inputs)}",
                              comp.line, path, comp.kind)
         x = inputs[0]
+        self.open.append(comp.name)
         own = group is None
         if own:
             group = self.open_group(path, path.rsplit(".", 1)[-1], comp.kind, comp.label, depth)
@@ -327,6 +341,7 @@ class _Walker:
             out = self._merge(comp.label, outs, path, inner, comp.line)
         if own:
             self.close_group(group, out)
+        self.open.pop()
         return out
 
     def _merge(self, kind: str, outs: list[int], path: str, depth: int, line: int | None) -> int:
