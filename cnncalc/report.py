@@ -139,7 +139,12 @@ def layer_table(a: Analysis, depth: int | None = None, run: dict | None = None) 
         align += "llr"
     rows: list[list[str]] = []
     styles: list[str] = []
+    groups: list[Group] = []      # the enclosing group rows: a leaf shows its path below them
     for row in a.rows:
+        while groups and not row.path.startswith(groups[-1].path + "."):
+            groups.pop()
+        if isinstance(row, Group):
+            groups.append(row)
         if depth is not None and row.depth > depth:
             continue
         indent = "  " * row.depth
@@ -156,7 +161,8 @@ def layer_table(a: Analysis, depth: int | None = None, run: dict | None = None) 
             styles.append("group")
             continue
         typ = row.type + (f" ({row.activation})" if row.activation else "")
-        cells = [str(row.index), indent + row.name, typ, fmt_shape(row.output),
+        label = row.path[len(groups[-1].path) + 1:] if groups else row.name   # shortcut.conv
+        cells = [str(row.index), indent + label, typ, fmt_shape(row.output),
                  str(row.feature_maps), commas(row.params), commas(row.macs),
                  rf_text(row) if len(row.output) == 3 else ""]
         if run:

@@ -516,3 +516,15 @@ def test_resnet_layers_match_torchvision_names(name):
     for mod_name, _, params, stats, shape in seen:
         rec = by_path[_cnncalc_path(mod_name)]
         assert (rec.trainable, rec.non_trainable, rec.output) == (params, stats, shape), mod_name
+
+
+def test_summary_labels_leaves_by_their_path_inside_a_group(cli):
+    """In the tree view a leaf shows its path below the enclosing group row, so the projection
+    shortcut reads `shortcut.conv`, not a second bare `conv` beside the body's."""
+    rows = _table_rows(cli("resnet18", "--summary").out)
+    labels = [row[1] for row in rows if row[0].isdigit()]
+    assert labels[:4] == ["conv1", "bn1", "relu", "maxpool"]
+    assert labels[4:11] == ["body.conv_1", "body.batchnorm_1", "body.relu_1", "body.conv_2",
+                            "body.batchnorm_2", "add", "relu"]
+    assert labels.count("shortcut.conv") == 3 and labels.count("shortcut.batchnorm") == 3
+    assert labels[-3:] == ["avgpool", "flatten_1", "fc"]
