@@ -522,7 +522,9 @@ def test_summary_labels_leaves_by_their_path_inside_a_group(cli):
     """In the tree view a leaf shows its path below the enclosing group row, so the projection
     shortcut reads `shortcut.conv`, not a second bare `conv` beside the body's."""
     rows = _table_rows(cli("resnet18", "--summary").out)
-    labels = [row[1] for row in rows if row[0].isdigit()]
+    a = analysis("resnet18")
+    assert len(rows) == len(a.rows)
+    labels = [row[1] for row, r in zip(rows, a.rows) if isinstance(r, cnncalc.LayerRecord)]
     assert labels[:4] == ["conv1", "bn1", "relu", "maxpool"]
     assert labels[4:11] == ["body.conv_1", "body.batchnorm_1", "body.relu_1", "body.conv_2",
                             "body.batchnorm_2", "add", "relu"]
