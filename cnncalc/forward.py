@@ -219,10 +219,17 @@ class NpzWeights:
                 for info in zf.infolist():
                     if not info.filename.endswith(".npy"):
                         continue
+                    name = info.filename[:-4]
                     with zf.open(info) as fh:
                         version = np.lib.format.read_magic(fh)
-                        shape, _, dtype = np.lib.format._read_array_header(fh, version)
-                    out[info.filename[:-4]] = (tuple(shape), dtype)
+                        read = {(1, 0): np.lib.format.read_array_header_1_0,
+                                (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+                        if read is not None:
+                            shape, _, dtype = read(fh)
+                        else:                  # a newer header format: read the array
+                            arr = self.npz[name]
+                            shape, dtype = arr.shape, arr.dtype
+                    out[name] = (tuple(shape), dtype)
         except (OSError, ValueError, zipfile.BadZipFile) as e:
             raise CnnCalcError(f"cannot read weights file {self.path}: {e}") from None
         return out
@@ -299,7 +306,7 @@ def _layout_hint(rec: LayerRecord, spec: ParamSpec, shape: tuple[int, ...]) -> s
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join(map(str, shape)) + ")"
+    return str(tuple(int(d) for d in shape))       # NumPy's notation: (2,), (3, 3, 3, 64)
 
 
 # --- building blocks ---------------------------------------------------------------------------
@@ -449,7 +456,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, stride, dilati
                 np.matmul(cols.reshape(m, k), wm, out=dst)
             else:
                 src = view[:, n0:n1, r0:r1]
-                cols = buf[:m * k].reshape(src.shape)
+                cols = buf[:g * m * k].reshape(src.shape)
                 np.copyto(cols, src)
                 res = np.matmul(cols.reshape(g, m, k), wm)          # (g, m, fg)
                 dst.reshape(m, g, fg)[...] = res.transpose(1, 0, 2)
