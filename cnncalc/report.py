@@ -179,7 +179,9 @@ def layer_table(a: Analysis, depth: int | None = None, run: dict | None = None) 
 
 def totals_lines(a: Analysis) -> list[tuple[str, str]]:
     t = a.totals()
-    last_spatial = next((r for r in reversed(a.layers) if len(r.output) == 3), None)
+    # the last real feature map: a global pool's 1x1 output "sees" the whole image by definition
+    last_spatial = next((r for r in reversed(a.layers)
+                         if len(r.output) == 3 and r.output[0] * r.output[1] > 1), None)
     lines = [
         ("Total params", f"{commas(t['params'])}  ({mib(t['param_bytes'])} as float32)"),
         ("  trainable", commas(t["trainable"])),
