@@ -3,10 +3,14 @@ and compare every layer's actual output shape with the computed one.
 
 Conventions inside the engine: float32, channels last, batch first (``N×H×W×C``; vectors ``N×L``).
 Layers run in :attr:`Analysis.layers` order; each :class:`~cnncalc.analysis.LayerRecord` supplies
-the validated parameters (``.layer``), the resolved geometry (``.geometry``: a
-:class:`~cnncalc.layers.Window` with the concrete padding for convolutions and pools, the crop
-amounts for ``crop``) and its inputs (node ids: 0 = the network input, ``i`` = ``layers[i - 1]``).
-An activation is freed as soon as no later layer needs it.
+the validated parameters (``.layer``) and its inputs (node ids: 0 = the network input, ``i`` =
+``layers[i - 1]``). An activation is freed as soon as no later layer needs it.
+
+The engine is an independent check of the analysis: it never takes an output size from it. Padding
+is resolved here from the layer's parameters and the actual input (:func:`resolve_pads`, a second
+implementation of the rules in SPEC-FORMAT.md), and every output size is whatever the array
+operations produce (the number of window positions in the padded array, the crop of a transposed
+convolution's full output, ...). Each actual shape is then compared with the computed one.
 
 Convolutions run as large float32 matrix products so that BLAS does the work: the windows of a
 block of output rows are gathered from a zero-padded buffer (im2col, through a strided view, a
@@ -329,6 +333,36 @@ def pad_nhwc(x: np.ndarray, t: int, b: int, l: int, r: int, value: float = 0.0) 
     return out
 
 
+def resolve_pads(kind: str, n: tuple[int, int], kernel, stride, dilation, padding
+                 ) -> tuple[int, int, int, int]:
+    """Concrete (top, bottom, left, right) padding for an input of H×W ``n``.
+
+    ``same`` (TensorFlow): output ceil(n/s), total max((ceil(n/s) − 1)·s + d·(f − 1) + 1 − n, 0),
+    the odd pixel at the end; for a transposed convolution (Keras) total d·(f − 1) + 1 − s.
+    ``full``: d·(f − 1) on each side. ``valid``: none. Numbers are used as given."""
+    if not isinstance(padding, str):
+        return tuple(padding)  # type: ignore[return-value]
+    out: list[int] = []
+    for axis in range(2):
+        span = dilation[axis] * (kernel[axis] - 1) + 1
+        if padding == "valid":
+            total = 0
+        elif padding == "full":
+            out += [span - 1, span - 1]
+            continue
+        elif kind == "transposed":
+            total = span - stride[axis]
+        else:
+            total = max((-(-n[axis] // stride[axis]) - 1) * stride[axis] + span - n[axis], 0)
+        out += [total // 2, total - total // 2]
+    return tuple(out)  # type: ignore[return-value]
+
+
+def positions(size: int, span: int, stride: int) -> int:
+    """How many windows of ``span`` fit in ``size`` at ``stride`` (counted, not by formula)."""
+    return len(range(0, size - span + 1, stride))
+
+
 def _offset(xp: np.ndarray, i: int, j: int, out_h: int, out_w: int, sh: int, sw: int
             ) -> np.ndarray:
     """The strided slice of a padded map that kernel offset (i, j) sees for every output."""
@@ -396,21 +430,22 @@ def activate(x: np.ndarray, name: str | None, inplace: bool, alpha: float = 0.01
 
 
 def conv2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, stride, dilation, pads,
-           out_hw: tuple[int, int], groups: int = 1, act: str | None = None,
-           act_alpha: float = 0.01) -> np.ndarray:
+           groups: int = 1, act: str | None = None, act_alpha: float = 0.01) -> np.ndarray:
     """A 2-D convolution (cross-correlation, as in every framework) of N×H×W×C ``x`` with the
-    HWIO kernel ``w`` (f_h, f_w, C/groups, filters)."""
+    HWIO kernel ``w`` (f_h, f_w, C/groups, filters), padded by ``pads`` (top, bottom, left,
+    right)."""
     n, h, wd, c = x.shape
     kh, kw, cg, filters = w.shape
     sh, sw = stride
     dh, dw = dilation
-    oh, ow = out_hw
     if groups > 1 and cg == 1:
-        out = _depthwise(x, w, stride, dilation, pads, out_hw)
+        out = _depthwise(x, w, stride, dilation, pads)
         if bias is not None:
             out += bias
         return activate(out, act, True, act_alpha)
     xp = pad_nhwc(x, *pads)
+    oh = positions(xp.shape[1], dh * (kh - 1) + 1, sh)
+    ow = positions(xp.shape[2], dw * (kw - 1) + 1, sw)
     if kh == kw == 1 and groups == 1:          # 1×1: no windows to gather
         xs = xp[:, :(oh - 1) * sh + 1:sh, :(ow - 1) * sw + 1:sw, :]
         out = np.matmul(np.ascontiguousarray(xs).reshape(-1, c), w.reshape(c, filters))
@@ -466,7 +501,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, stride, dilati
     return out
 
 
-def _depthwise(x: np.ndarray, w: np.ndarray, stride, dilation, pads, out_hw) -> np.ndarray:
+def _depthwise(x: np.ndarray, w: np.ndarray, stride, dilation, pads) -> np.ndarray:
     """Depthwise convolution (one input channel per group; output channel ``c·m + j`` from input
     channel ``c``): a multiply-accumulate over the kernel offsets, vectorised over everything
     else."""
@@ -476,9 +511,10 @@ def _depthwise(x: np.ndarray, w: np.ndarray, stride, dilation, pads, out_hw) -> 
     xp = pad_nhwc(x, *pads)
     if mult > 1:
         xp = np.repeat(xp, mult, axis=-1)
-    oh, ow = out_hw
     sh, sw = stride
     dh, dw = dilation
+    oh = positions(xp.shape[1], dh * (kh - 1) + 1, sh)
+    ow = positions(xp.shape[2], dw * (kw - 1) + 1, sw)
     out = np.zeros((x.shape[0], oh, ow, filters), F32)
     tmp = np.empty_like(out)
     for i in range(kh):
@@ -489,7 +525,7 @@ def _depthwise(x: np.ndarray, w: np.ndarray, stride, dilation, pads, out_hw) -> 
 
 
 def conv_transpose2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, stride, dilation,
-                     pads, output_padding, out_hw, groups: int = 1) -> np.ndarray:
+                     pads, output_padding, groups: int = 1) -> np.ndarray:
     """Transposed convolution (PyTorch's ConvTranspose2d: input pixel ``i`` adds
     ``x[i]·w[k]`` to output ``i·s + k·d − p_before``). One GEMM gives every input pixel's
     contribution for every kernel offset; a scatter-add over the offsets (col2im) places them."""
@@ -518,9 +554,8 @@ def conv_transpose2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, stri
             full[:, i * dh:i * dh + (h - 1) * sh + 1:sh,
                  j * dw:j * dw + (wd - 1) * sw + 1:sw, :] += y[:, :, :, i, j, :]
     del y
-    t, _, l, _ = pads
-    oh, ow = out_hw
-    out = full[:, t:t + oh, l:l + ow, :]
+    t, b, l, r = pads
+    out = full[:, t:full_h - b, l:full_w - r, :]
     if out.shape[1:3] != (full_h, full_w):
         out = np.ascontiguousarray(out)
     if bias is not None:
@@ -528,7 +563,17 @@ def conv_transpose2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, stri
     return out
 
 
-def pool2d(x: np.ndarray, kind: str, size, stride, pads, out_hw, ceil_extra=True,
+def pool_positions(n: int, before: int, after: int, k: int, s: int, ceil_mode: bool) -> int:
+    """Window positions of a pool along one axis, counted: windows inside the padded input, or
+    with ``ceil_mode`` (PyTorch) also a last partial window, provided it starts inside the input
+    or the left padding."""
+    if not ceil_mode:
+        return positions(n + before + after, k, s)
+    starts = range(0, n + before + after - k + s, s)
+    return sum(1 for start in starts if start < n + before)
+
+
+def pool2d(x: np.ndarray, kind: str, size, stride, pads, ceil_mode: bool = False,
            count_include_pad: bool = True) -> np.ndarray:
     """Max or average pooling (PyTorch semantics: max ignores the padding; average divides by
     the window's size clipped to the padded input with ``count_include_pad``, else by the
@@ -537,7 +582,8 @@ def pool2d(x: np.ndarray, kind: str, size, stride, pads, out_hw, ceil_extra=True
     kh, kw = size
     sh, sw = stride
     t, b, l, r = pads
-    oh, ow = out_hw
+    oh = pool_positions(h, t, b, kh, sh, ceil_mode)
+    ow = pool_positions(w, l, r, kw, sw, ceil_mode)
     extra_b = max(0, (oh - 1) * sh + kh - (h + t + b))
     extra_r = max(0, (ow - 1) * sw + kw - (w + l + r))
     fill = -np.inf if kind == "max" else 0.0
@@ -628,37 +674,44 @@ def _act(ctx: Ctx) -> tuple[str | None, float]:
     return ctx.rec.activation, 0.01
 
 
+def _pads(ctx: Ctx, x: np.ndarray, kind: str = "window") -> tuple[int, int, int, int]:
+    lay = ctx.rec.layer
+    kernel = getattr(lay, "kernel", None) or lay.size
+    return resolve_pads(kind, x.shape[1:3], kernel, lay.stride, getattr(lay, "dilation", (1, 1)),
+                        lay.padding)
+
+
 @op("conv")
 def _conv(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
-    lay, win = ctx.rec.layer, ctx.rec.geometry
+    lay = ctx.rec.layer
     act, alpha = _act(ctx)
     return conv2d(xs[0], ctx.params["weight"], ctx.params.get("bias"), lay.stride,
-                  lay.dilation, win.pads, (win.out_h, win.out_w), lay.groups, act, alpha)
+                  lay.dilation, _pads(ctx, xs[0]), lay.groups, act, alpha)
 
 
 @op("depthwise_conv")
 def _depthwise_conv(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
-    lay, win = ctx.rec.layer, ctx.rec.geometry
+    lay = ctx.rec.layer
     act, alpha = _act(ctx)
     return conv2d(xs[0], ctx.params["weight"], ctx.params.get("bias"), lay.stride,
-                  lay.dilation, win.pads, (win.out_h, win.out_w), xs[0].shape[-1], act, alpha)
+                  lay.dilation, _pads(ctx, xs[0]), xs[0].shape[-1], act, alpha)
 
 
 @op("separable_conv")
 def _separable(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
-    lay, win = ctx.rec.layer, ctx.rec.geometry
-    mid = _depthwise(xs[0], ctx.params["depthwise"], lay.stride, lay.dilation, win.pads,
-                     (win.out_h, win.out_w))
+    lay = ctx.rec.layer
+    mid = _depthwise(xs[0], ctx.params["depthwise"], lay.stride, lay.dilation,
+                     _pads(ctx, xs[0]))
     act, alpha = _act(ctx)
     return conv2d(mid, ctx.params["pointwise"], ctx.params.get("bias"), (1, 1), (1, 1),
-                  (0, 0, 0, 0), (win.out_h, win.out_w), 1, act, alpha)
+                  (0, 0, 0, 0), 1, act, alpha)
 
 
 @op("conv_transpose")
 def _conv_transpose(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
-    lay, win = ctx.rec.layer, ctx.rec.geometry
+    lay = ctx.rec.layer
     out = conv_transpose2d(xs[0], ctx.params["weight"], ctx.params.get("bias"), lay.stride,
-                           lay.dilation, win.pads, lay.output_padding, (win.out_h, win.out_w),
+                           lay.dilation, _pads(ctx, xs[0], "transposed"), lay.output_padding,
                            lay.groups)
     act, alpha = _act(ctx)
     return activate(out, act, True, alpha)
@@ -666,10 +719,10 @@ def _conv_transpose(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
 
 @op("maxpool", "avgpool")
 def _pool(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
-    lay, win = ctx.rec.layer, ctx.rec.geometry
+    lay = ctx.rec.layer
     kind = "max" if ctx.rec.type == "maxpool" else "avg"
-    return pool2d(xs[0], kind, lay.size, lay.stride, win.pads, (win.out_h, win.out_w),
-                  count_include_pad=getattr(lay, "count_include_pad", True))
+    return pool2d(xs[0], kind, lay.size, lay.stride, _pads(ctx, xs[0]), lay.ceil_mode,
+                  getattr(lay, "count_include_pad", True))
 
 
 @op("global_avgpool", "global_maxpool")
@@ -749,8 +802,14 @@ def _upsample(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
 
 @op("crop")
 def _crop(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
-    t, b, l, r = ctx.rec.geometry
     x = xs[0]
+    lay = ctx.rec.layer
+    if lay.to is not None:      # a centre crop to the other input's H×W (floor on the top/left)
+        h, w = x.shape[1:3]
+        th, tw = xs[1].shape[1:3]
+        t, l = (h - th) // 2, (w - tw) // 2
+        return x[:, t:t + th, l:l + tw, :]
+    t, b, l, r = lay.cropping
     return x[:, t:x.shape[1] - b, l:x.shape[2] - r, :]
 
 

@@ -112,7 +112,7 @@ def test_conv_against_loops(kernel, stride, dilation, pads, groups, cin, filters
     w = rng.standard_normal(kernel + (cin // groups, filters)).astype(np.float32)
     b = rng.standard_normal(filters).astype(np.float32)
     want = naive_conv(x, w, b, stride, dilation, pads, groups)
-    got = fw.conv2d(x, w, b, stride, dilation, pads, want.shape[1:3], groups)
+    got = fw.conv2d(x, w, b, stride, dilation, pads, groups)
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
 
 
@@ -125,7 +125,7 @@ def test_conv_in_row_blocks_matches_whole_image(monkeypatch):
     want = naive_conv(x, w, None, (1, 1), (1, 1), (1, 1, 1, 1), 1)
     for budget in (1, 8 * 45 * 4 * 2, 10 ** 9):
         monkeypatch.setattr(fw, "CHUNK_BYTES", budget)
-        got = fw.conv2d(x, w, None, (1, 1), (1, 1), (1, 1, 1, 1), (9, 8))
+        got = fw.conv2d(x, w, None, (1, 1), (1, 1), (1, 1, 1, 1))
         np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
 
 
@@ -160,8 +160,7 @@ def test_conv_transpose_against_loops(kernel, stride, dilation, pads, output_pad
     w = rng.standard_normal(kernel + (4 // groups, 6)).astype(np.float32)
     b = rng.standard_normal(6).astype(np.float32)
     want = naive_conv_transpose(x, w, b, stride, dilation, pads, output_padding, groups)
-    got = fw.conv_transpose2d(x, w, b, stride, dilation, pads, output_padding,
-                              want.shape[1:3], groups)
+    got = fw.conv_transpose2d(x, w, b, stride, dilation, pads, output_padding, groups)
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
 
 
@@ -198,7 +197,8 @@ def test_pools_against_loops(kind, size, stride, pads, ceil, include):
     oh = window_output(7, size[0], stride[0], pads[0], pads[1], 1, ceil)
     ow = window_output(8, size[1], stride[1], pads[2], pads[3], 1, ceil)
     want = naive_pool(x, kind, size, stride, pads, (oh, ow), include)
-    got = fw.pool2d(x, kind, size, stride, pads, (oh, ow), count_include_pad=include)
+    got = fw.pool2d(x, kind, size, stride, pads, ceil, include)
+    assert got.shape[1:3] == (oh, ow)
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
 
 
@@ -642,6 +642,44 @@ def test_zoo_model_runs_and_verifies(name):
     assert res.verified, [(lr.path, lr.shape) for lr in res.mismatches()]
     assert np.isfinite(res.output).all()
     assert res.output.shape == (1,) + a.output
+
+
+INDEPENDENT = """\
+- conv: {filters: 4, kernel: 3, stride: 2, padding: same, name: a}
+- maxpool: {size: 3, stride: 2, padding: 1, ceil_mode: true}
+- conv_transpose: {filters: 3, kernel: 3, stride: 2, padding: 1, output_padding: 1}
+- depthwise_conv: {kernel: 3, padding: full, dilation: 2}
+- crop: {to: a}
+- avgpool: {size: 2, ceil_mode: true}
+- separable_conv: {filters: 2, kernel: 2, padding: same, stride: 3}
+"""
+
+
+def test_the_engine_never_takes_sizes_from_the_analysis():
+    """With every record's resolved geometry removed, the run still verifies: padding and
+    output sizes come from the layer parameters and the arrays themselves."""
+    import dataclasses
+    a = analyse(INDEPENDENT, "13x11x3")
+    stripped = dataclasses.replace(a, layers=[dataclasses.replace(r, geometry=None)
+                                              for r in a.layers])
+    res = fw.run(stripped, inputs((13, 11, 3), batch=1))
+    assert res.verified, res.failure or res.mismatches()
+
+
+@pytest.mark.parametrize("target, wrong", [
+    ("same_padding", lambda n, f, s=1, d=1: (0, 0)),
+    ("window_output", lambda n, f, s=1, before=0, after=0, d=1, ceil_mode=False:
+     (n + before + after - d * (f - 1) - 1) // s + 1 + (1 if ceil_mode else 0)),
+    ("transposed_output", lambda n, f, s=1, before=0, after=0, output_padding=0, d=1:
+     (n - 1) * s - before - after + d * (f - 1) + 1),
+])
+def test_a_wrong_formula_in_the_analysis_is_caught(monkeypatch, target, wrong):
+    """Break one of the analysis's shape formulas: the run must notice."""
+    from cnncalc import shapes
+    monkeypatch.setattr(shapes, target, wrong)
+    a = analyse(INDEPENDENT, "13x11x3")
+    res = fw.run(a, inputs((13, 11, 3), batch=1))
+    assert not res.verified
 
 
 def test_mismatch_is_reported(monkeypatch):
