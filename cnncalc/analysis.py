@@ -336,12 +336,22 @@ class _Walker:
         elif comp.kind == "residual":
             out = self.residual(comp, x, path, inner, scope)
         else:
-            outs = [self.seq(part, x, f"{path}.branch{i + 1}", inner, scope) if part.items else x
+            outs = [self.branch(part, x, f"{path}.branch{i + 1}", inner, scope)
                     for i, part in enumerate(comp.parts)]
             out = self._merge(comp.label, outs, path, inner, comp.line)
         if own:
             self.close_group(group, out)
         self.open.pop()
+        return out
+
+    def branch(self, part: Seq, x: int, path: str, depth: int, scope: _Scope) -> int:
+        """One branch of a parallel: a group row ``branchN`` when it holds two or more items,
+        so that the table shows where each branch starts and ends; an empty one is identity."""
+        if len(part.items) < 2:
+            return self.seq(part, x, path, depth, scope) if part.items else x
+        g = self.open_group(path, path.rsplit(".", 1)[-1], "branch", "", depth)
+        out = self.seq(part, x, path, depth + 1, scope)
+        self.close_group(g, out)
         return out
 
     def _merge(self, kind: str, outs: list[int], path: str, depth: int, line: int | None) -> int:

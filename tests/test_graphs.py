@@ -929,7 +929,9 @@ def test_json_path_and_depth(cli, tmp_path):
     assert by["stage.1.body.conv_1"]["output"] == [8, 8, 8]
     assert "stage.1.shortcut.conv" not in by                          # identity
     assert by["stage.0.add"]["depth"] == 2 and by["stage.0.relu"]["depth"] == 2
-    assert by["fork.branch2.relu_1"]["depth"] == 1 and by["fork.concat"]["depth"] == 1
+    # a branch of two or more items is a group of its own; a one-layer branch is not
+    assert by["fork.branch1.conv_1"]["depth"] == 1 and by["fork.concat"]["depth"] == 1
+    assert by["fork.branch2.conv_1"]["depth"] == 2 and by["fork.branch2.relu_1"]["depth"] == 2
     assert by["dense_1"]["depth"] == 0 and by["dense_1"]["path"] == "dense_1"
     for layer in layers:                      # a path has the layer's name as its last part
         assert layer["path"].rsplit(".", 1)[-1] == layer["name"]
@@ -985,6 +987,17 @@ def test_depth_collapses_the_table(cli, tmp_path, depth):
     # and the JSON leaf list does not depend on --depth
     j = cli(spec_file(tmp_path, NESTED), "--format", "json", "--depth", str(depth))
     assert len(json.loads(j.out)["layers"]) == len(a.layers)
+
+
+def test_parallel_branches_are_rows_of_the_tree(cli, tmp_path):
+    res = cli(spec_file(tmp_path, NESTED), "--summary")
+    rows = [line.split() for line in _table_rows(res.out)]
+    fork = next(i for i, r in enumerate(rows) if r[0] == "fork")
+    assert rows[fork][1:3] == ["parallel", "concat"]
+    assert rows[fork + 1][1:3] == ["branch1.conv_1", "conv"]    # relative to the fork row
+    assert rows[fork + 2][:2] == ["branch2", "branch"]       # its params: the one 1x1 conv
+    assert rows[fork + 2][4] == str(2 * 8 * 1 * 1)
+    assert [r[1] for r in rows[fork + 3:fork + 6]] == ["conv_1", "relu_1", "concat"]
 
 
 def test_depth_zero_shows_one_row_per_top_level_item(cli, tmp_path):
