@@ -513,3 +513,19 @@ def test_every_layer_matches_a_hand_built_torch_model(name):
     t = a.totals()
     assert (t["trainable"], t["non_trainable"]) == (trainable, buffers)
     assert t["macs"] == sum(row[-1] for row in theirs)
+
+
+# --- golden tree views ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, args", [
+    ("squeezenet1_1", ("--summary",)),
+    ("googlenet", ("--summary", "--depth", "1")),
+    ("unet", ("--summary", "--depth", "1")),
+])
+def test_tree_view_golden(cli, golden, name, args):
+    """The --summary tree of a branching model: block rows with aggregated params and MACs,
+    parallel branches, collapsed below --depth. Regenerate on purpose with `pytest --overwrite`."""
+    res = cli(name, *args)
+    assert res.code == 0, res.err
+    suffix = "" if "--depth" not in args else f"_depth{args[-1]}"
+    golden(f"{name}_summary{suffix}.txt", res.out)
