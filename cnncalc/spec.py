@@ -142,6 +142,16 @@ def _seq(loader: _Loader, node: yaml.SequenceNode):
 _Loader.add_constructor("tag:yaml.org,2002:map", _map)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _seq)
 
+# libyaml's parser (when PyYAML has it) with the same safe constructors: about 4x faster on big
+# specs. Errors are re-parsed with the pure-Python loader, whose messages are clearer.
+_FastLoader: Any = None
+if getattr(yaml, "CSafeLoader", None) is not None:
+    class _FastLoader(yaml.CSafeLoader):  # type: ignore[no-redef]
+        pass
+
+    _FastLoader.add_constructor("tag:yaml.org,2002:map", _map)
+    _FastLoader.add_constructor("tag:yaml.org,2002:seq", _seq)
+
 
 def _line(value: Any, default: int | None = None) -> int | None:
     return getattr(value, "line", default)
@@ -221,12 +231,22 @@ def _expanded_size(node: yaml.Node, sizes: dict[int, int], active: set[int]) -> 
 
 def _load_yaml(text: str) -> Any:
     """``yaml.load`` with :func:`_expanded_size` checked between composing and constructing."""
-    loader = _Loader(text)
+    if _FastLoader is not None:
+        try:
+            return _load_with(_FastLoader, text)
+        except yaml.YAMLError:
+            pass            # report it with the pure-Python parser's clearer message
+    return _load_with(_Loader, text)
+
+
+def _load_with(loader_class: Any, text: str) -> Any:
+    loader = loader_class(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None
-        _expanded_size(node, {}, set())
+        if "&" in text:     # without an anchor there is no alias to expand
+            _expanded_size(node, {}, set())
         return loader.construct_document(node)
     finally:
         loader.dispose()
@@ -519,6 +539,9 @@ class _Builder:
             try:
                 item = self.entry(entry, env, depth, counts, eline)
             except CnnCalcError as e:
+                if depth == 0 and e.name is None and e.type is None:
+                    label, kind = _entry_label(entry)   # an error inside a composite
+                    e.located(name=label, type=kind)
                 raise e.located(line=eline, index=pos if depth == 0 else None)
             if item.name in names:
                 raise CnnCalcError(f"duplicate name '{item.name}' (first used at line "
@@ -738,6 +761,24 @@ def _first_iteration(layers: Any, first: Any) -> Any:
         raise CnnCalcError("repeat 'first' sets block arguments, but 'layers' has no "
                            "'block:' entry to receive them")
     return out
+
+
+def _entry_label(entry: Any) -> tuple[str | None, str | None]:
+    """(name, type) of a top-level entry as written, e.g. ('dec4', 'block up'), to locate an
+    error raised somewhere inside it."""
+    if isinstance(entry, str):
+        return None, entry.strip()[:40]
+    if not (isinstance(entry, dict) and len(entry) == 1):
+        return None, None
+    kind, value = next(iter(entry.items()))
+    if not isinstance(kind, str):
+        return None, None
+    if kind == "block" and isinstance(value, str):
+        return None, f"block {value}"[:60]
+    name = value.get("name") if isinstance(value, dict) else None
+    name = str(name)[:60] if isinstance(name, (str, int)) and not isinstance(name, bool) else None
+    use = value.get("use") if isinstance(value, dict) and kind == "block" else None
+    return name, (f"block {use}"[:60] if isinstance(use, str) else kind[:40])
 
 
 def _has_dollar(value: Any) -> bool:

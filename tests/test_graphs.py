@@ -171,8 +171,27 @@ def test_unknown_block_name(cli, tmp_path):
           basic: {params: {f: 4}, layers: [conv: {filters: $f, kernel: 3}]}
         layers:
           - block: {use: basci}
-        """, "net.yaml:5", "layer 1", "unknown block 'basci'", "did you mean 'basic'?",
+        """, "net.yaml:5", "layer 1 (block basci)", "unknown block 'basci'",
+        "did you mean 'basic'?",
         "defined: basic")
+
+
+def test_an_error_inside_a_composite_names_the_top_level_item(cli, tmp_path):
+    """The line points into the definition; the layer is the top-level item that expands it."""
+    run_error(cli, tmp_path, """
+        input: 8x8x3
+        blocks:
+          up: {params: {f: 4}, layers: [relu, conv: {filters: $f * $missing, kernel: 1}]}
+        layers:
+          - relu
+          - block: {use: up, name: dec4}
+        """, "net.yaml:3", "layer 2 'dec4' (block up)", "$missing is not defined")
+    run_error(cli, tmp_path, """
+        input: 8x8x3
+        layers:
+          - residual: {name: r, body: [relu], shortcut: foo}
+        """, "layer 1 'r' (residual)", "shortcut must be 'identity', 'auto' or a list",
+        "got 'foo'")
 
 
 def test_block_use_that_is_not_a_name(cli, tmp_path):
@@ -199,7 +218,8 @@ def test_missing_and_unknown_block_parameters(cli, tmp_path):
 
 @pytest.mark.parametrize("where, needles", [
     ("blocks:\n  b: {params: {f: 4}, layers: [conv: {filters: $g, kernel: 3}]}\n"
-     "layers: [block: b]", ("net.yaml:3", "$g is not defined", "defined: $f")),
+     "layers: [block: b]", ("net.yaml:3", "layer 1 (block b)", "$g is not defined",
+                            "defined: $f")),
     ("layers: [conv: {filters: $g, kernel: 3}]",
      ("net.yaml:2", "layer 1", "$g is not defined", "$names work only inside a block")),
 ])
