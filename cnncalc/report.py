@@ -1,7 +1,7 @@
 """Records → JSON / CSV / TSV / Markdown / text tables. All user-facing strings live here.
 
 Tables are built once as rows of cells; :func:`render_text` prints them as plain aligned text
-(for pipes, files and golden tests) and :func:`render_rich` as a rich table with colour and box
+(for pipes, files and golden tests) and :func:`render_rich` as styled rich text with box
 drawing (only on a terminal; rich is imported lazily).
 """
 
@@ -109,14 +109,67 @@ def analysis_json(a: Analysis) -> dict[str, Any]:
     }
 
 
-_FLAT_LIST = re.compile(r"\[\s+([-\d.e, \n]+?)\s+\]")
+_FLAT_LIST = re.compile(r"\[[-\d.e, ]*\]")
+_encode = json.JSONEncoder(ensure_ascii=False).encode     # compact: C-accelerated
+_string = json.encoder.encode_basestring                 # what ensure_ascii=False uses
 
 
 def dumps(obj: Any) -> str:
-    """Indented JSON with short numeric lists (shapes, fields) kept on one line."""
-    text = json.dumps(obj, indent=2, ensure_ascii=False)
-    return _FLAT_LIST.sub(lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(","))
-                          + "]", text)
+    """Indented JSON (2 spaces) with numeric lists (shapes, fields) kept on one line.
+
+    Written out by hand around the C encoder because ``json.dumps(indent=2)`` falls back to
+    the pure-Python encoder: 10,000 layers took 0.5 s that way."""
+    out: list[str] = []
+    _dump(obj, "\n", out)
+    return "".join(out)
+
+
+def _numbers(v: list | tuple) -> str | None:
+    """``[224, 224, 3]`` for a list of plain finite numbers, else None."""
+    if all(type(x) is int for x in v):
+        return "[" + ", ".join(map(int.__repr__, v)) + "]"
+    if not all(type(x) in (int, float) and x - x == 0 for x in v):   # finite numbers
+        return None
+    text = "[" + ", ".join(map(repr, v)) + "]"
+    return text if _FLAT_LIST.fullmatch(text) else None
+
+
+def _dump(v: Any, newline: str, out: list[str]) -> None:
+    if isinstance(v, dict) and v:
+        inner = newline + "  "
+        sep = "{" + inner
+        for k, x in v.items():
+            key = sep + _string(str(k)) + ": "
+            sep = "," + inner
+            t = type(x)                     # the common scalars inline: 10,000-layer specs
+            if t is int:
+                out.append(key + int.__repr__(x))
+            elif t is str:
+                out.append(key + _string(x))
+            elif x is None:
+                out.append(key + "null")
+            else:
+                out.append(key)
+                _dump(x, inner, out)
+        out.append(newline + "}")
+    elif isinstance(v, (list, tuple)) and v:
+        text = _numbers(v)
+        if text is not None:
+            out.append(text)
+            return
+        inner = newline + "  "
+        sep = "[" + inner
+        for x in v:
+            out.append(sep)
+            _dump(x, inner, out)
+            sep = "," + inner
+        out.append(newline + "]")
+    elif isinstance(v, str):
+        out.append(_string(v))
+    elif isinstance(v, int) and not isinstance(v, bool):
+        out.append(int.__repr__(v))
+    else:
+        out.append(_encode(v))
 
 
 # --- tables as data ------------------------------------------------------------------------------
@@ -235,18 +288,34 @@ def render_text(table: Table) -> str:
 
 
 def render_rich(table: Table, title: str | None = None):
-    from rich import box
-    from rich.table import Table as RichTable
+    """The table for a terminal: a rich ``Text`` in the look of rich's SIMPLE_HEAD tables (bold
+    title and header, a rule under the header, dim group rows), laid out here. rich's own Table
+    measures every cell and took about a second for ResNet-152's 570 rows. Cells are plain
+    text, never markup: a layer named "x[/b]" prints as written."""
+    from rich.cells import cell_len
     from rich.text import Text
 
-    # cells are Text, never markup: a layer named "x[/b]" must print as written, not crash
-    t = RichTable(title=Text(title) if title else None, box=box.SIMPLE_HEAD,
-                  header_style="bold", title_style="bold", pad_edge=False)
-    for h, a in zip(table.headers, table.align):
-        t.add_column(Text(h), justify="right" if a == "r" else "left", no_wrap=True)
+    widths = [cell_len(h) for h in table.headers]
+    for row in table.rows:
+        widths = [max(w, cell_len(c)) for w, c in zip(widths, row)]
+
+    def line(cells: list[str]) -> str:
+        out = []
+        for c, w, a in zip(cells, widths, table.align):
+            pad = " " * (w - cell_len(c))
+            out.append(pad + c if a == "r" else c + pad)
+        return "  ".join(out).rstrip() + "\n"
+
+    total = sum(widths) + 2 * (len(widths) - 1)
+    text = Text(no_wrap=True, overflow="ellipsis")
+    if title:
+        text.append(" " * max((total - cell_len(title)) // 2, 0) + title + "\n", style="bold")
+    text.append(line(table.headers), style="bold")
+    text.append("─" * total + "\n")
     for row, style in zip(table.rows, table.styles):
-        t.add_row(*(Text(c) for c in row), style="dim" if style == "group" else None)
-    return t
+        text.append(line(row), style="dim" if style == "group" else None)
+    text.rstrip()
+    return text
 
 
 def render_delimited(a: Analysis, delimiter: str) -> str:

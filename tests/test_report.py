@@ -55,6 +55,37 @@ def test_dumps_is_json_with_flat_numeric_lists():
     assert '"a": [224, 224, 3]' in text and '"d": [0.5, 1]' in text
 
 
+def _reference_dumps(obj) -> str:
+    """The format by definition: json.dumps(indent=2), then every list of plain numbers put
+    back on one line."""
+    import re
+    text = json.dumps(obj, indent=2, ensure_ascii=False)
+    return re.sub(r"\[\s+([-\d.e, \n]+?)\s+\]",
+                  lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]",
+                  text)
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20),
+              st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=5)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(st.text(max_size=4), inner, max_size=4)),
+    max_leaves=20)
+
+
+@settings(max_examples=150, deadline=None)
+@given(obj=json_values)
+def test_dumps_matches_the_reference_format(obj):
+    text = report.dumps(obj)
+    assert json.loads(text) == obj
+    assert text == _reference_dumps(obj)
+
+
+def test_dumps_of_a_whole_analysis_matches_the_reference():
+    obj = report.analysis_json(cnncalc.analyse(cnncalc.load("vgg16")))
+    assert report.dumps(obj) == _reference_dumps(obj)
+
+
 def test_fractional_jumps_are_numbers():
     a = analyse("input: 8x8x1\nlayers:\n  - conv: {filters: 1, kernel: 3, padding: 1}\n"
                 "  - upsample: 2\n")
