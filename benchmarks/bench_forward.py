@@ -1,0 +1,337 @@
+#!/usr/bin/env python3
+"""Forward-pass benchmark of `cnncalc --run` (issue 4 item 8), compared with PyTorch in one run.
+
+Measures, side by side:
+
+  gemm          the machine's single-precision GEMM rate: NumPy (and PyTorch) 2048^3 sgemm
+  forward       VGG-16 at 224x224x3, batch 1: the NumPy engine (weights already in memory) vs
+                PyTorch's CPU forward of the same network with the same weights (outputs are
+                compared, so this is also a numerical check); goal engine <= 1.15x PyTorch
+  end to end    `cnncalc vgg16 --run` as a process (start-up, random weights, forward) vs an
+                equivalent PyTorch script (import, build VGG-16 with its default init, forward
+                one random image); goal <= 0.6x
+  peak RSS      of the `cnncalc vgg16 --run` process (goal <= 1 GiB) and of the PyTorch script
+  GFLOP/s       achieved by the engine (2 x 15.47 G MACs / forward time) beside the GEMM rate
+
+Repetitions alternate between the two sides (engine, torch, engine, ... with a short pause so
+spinning BLAS/OpenMP threads go idle) after a warm-up, and the median and minimum are reported:
+the machine is shared, so the minimum is the best estimate of the undisturbed time and the
+median shows the spread. PyTorch is optional (its columns are then left out).
+
+On some processors OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are set to work around old OpenBLAS bugs;
+they slow a current NumPy. This script reports them and, unless --keep-openblas-env is given,
+re-runs itself without both (for the benchmark only: tests and CI never change them).
+
+Usage:  python benchmarks/bench_forward.py [--rounds 7] [--e2e-rounds 5] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+TORCH_VGG16_SCRIPT = r"""
+import torch, torch.nn as nn
+def block(cin, cout, n):
+    layers = []
+    for i in range(n):
+        layers += [nn.Conv2d(cin if i == 0 else cout, cout, 3, padding=1), nn.ReLU(inplace=True)]
+    return layers + [nn.MaxPool2d(2, 2)]
+model = nn.Sequential(*block(3, 64, 2), *block(64, 128, 2), *block(128, 256, 3),
+                      *block(256, 512, 3), *block(512, 512, 3), nn.Flatten(),
+                      nn.Linear(512 * 7 * 7, 4096), nn.ReLU(True), nn.Dropout(),
+                      nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(), nn.Linear(4096, 1000),
+                      nn.Softmax(dim=1)).eval()
+torch.manual_seed(0)
+with torch.inference_mode():
+    y = model(torch.rand(1, 3, 224, 224))
+print(tuple(y.shape), float(y.sum()))
+"""
+
+
+def openblas_info() -> dict:
+    """OpenBLAS's own description (core kernel, threads) through ctypes, when NumPy bundles it
+    (the same thing threadpoolctl reports)."""
+    import ctypes
+    import glob
+
+    import numpy as np
+    libs = glob.glob(str(Path(np.__file__).parent.parent / "numpy.libs" / "*openblas*"))
+    out: dict = {"env": {k: os.environ.get(k) for k in OPENBLAS_VARS}}
+    for path in libs:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix in ("scipy_openblas_", "openblas_"):
+            for suffix in ("64_", ""):
+                try:
+                    core = getattr(lib, f"{prefix}get_corename{suffix}")
+                    conf = getattr(lib, f"{prefix}get_config{suffix}")
+                    threads = getattr(lib, f"{prefix}get_num_threads{suffix}")
+                except AttributeError:
+                    continue
+                core.restype = conf.restype = ctypes.c_char_p
+                out.update(corename=core().decode(), config=conf().decode(),
+                           threads=int(threads()))
+                return out
+    return out
+
+
+def best_and_median(times: list[float]) -> dict:
+    return {"min": min(times), "median": statistics.median(times), "runs": len(times)}
+
+
+def gemm_rate(n: int = 2048, repeat: int = 5) -> dict:
+    import numpy as np
+    rng = np.random.default_rng(0)
+    a = rng.random((n, n), dtype=np.float32)
+    b = rng.random((n, n), dtype=np.float32)
+    a @ b
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    out = {"numpy_gflops": 2 * n ** 3 / min(times) / 1e9}
+    try:
+        import torch
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        ta @ tb
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            ta @ tb
+            times.append(time.perf_counter() - t)
+        out["torch_gflops"] = 2 * n ** 3 / min(times) / 1e9
+    except ImportError:
+        pass
+    return out
+
+
+class Preloaded:
+    """Weights already in memory (generated once by RandomWeights), so that the forward time
+    is the forward pass alone, as it is for a PyTorch model."""
+    description = "preloaded"
+
+    def __init__(self, a, seed: int = 0):
+        from cnncalc import forward as fw
+        gen = fw.RandomWeights(seed)
+        self.arrays = {(rec.index, s.key): gen.get(rec, s, k) for rec in a.layers
+                       for k, s in enumerate(fw.param_specs(rec))}
+
+    def check(self, a):
+        return []
+
+    def get(self, rec, spec, keyno):
+        return self.arrays[(rec.index, spec.key)]
+
+
+def torch_model_from(a, weights: Preloaded):
+    """The same VGG-16 in PyTorch (NCHW), with the engine's weights: HWIO → OIHW, dense
+    (in, units) → (units, in), and fc1's inputs permuted from H×W×C to C×H×W order."""
+    import torch
+    import torch.nn as nn
+    mods = []
+    for rec in a.layers:
+        lay = rec.layer
+        if rec.type == "conv":
+            conv = nn.Conv2d(rec.input_shapes[0][-1], lay.filters, lay.kernel, padding=1)
+            conv.weight.data = torch.from_numpy(
+                weights.arrays[(rec.index, "weight")].transpose(3, 2, 0, 1).copy())
+            conv.bias.data = torch.from_numpy(weights.arrays[(rec.index, "bias")])
+            mods += [conv, nn.ReLU(inplace=True)]
+        elif rec.type == "maxpool":
+            mods.append(nn.MaxPool2d(2, 2))
+        elif rec.type == "flatten":
+            mods.append(nn.Flatten())
+            hwc = rec.input_shapes[0]
+        elif rec.type == "dense":
+            w = weights.arrays[(rec.index, "weight")].T
+            if rec.input_shapes[0][0] == hwc[0] * hwc[1] * hwc[2]:
+                h, wd, c = hwc
+                w = w.reshape(-1, h, wd, c).transpose(0, 3, 1, 2).reshape(w.shape[0], -1)
+            lin = nn.Linear(w.shape[1], w.shape[0])
+            lin.weight.data = torch.from_numpy(w.copy())
+            lin.bias.data = torch.from_numpy(weights.arrays[(rec.index, "bias")])
+            mods.append(lin)
+            mods.append(nn.ReLU(inplace=True) if lay.activation == "relu" else nn.Softmax(1))
+    return nn.Sequential(*mods).eval()
+
+
+def forward_benchmark(rounds: int) -> dict:
+    import numpy as np
+
+    import cnncalc
+    from cnncalc import forward as fw
+
+    a = cnncalc.analyse(cnncalc.load("vgg16"))
+    weights = Preloaded(a)
+    x = fw.random_input(a.input, 1, 0)
+    out: dict = {"macs": a.totals()["macs"]}
+    engine, torch_t = [], []
+    try:
+        import torch
+        model = torch_model_from(a, weights)
+        xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+    except ImportError:
+        torch = None
+    y = fw.run(a, x, weights).output                # warm-up
+    if torch is not None:
+        with torch.inference_mode():
+            yt = model(xt).numpy()
+        err = float(np.abs(y - yt).max() / np.abs(yt).max())
+        out["max_relative_difference_vs_torch"] = err
+    for _ in range(rounds):
+        time.sleep(0.3)
+        t = time.perf_counter()
+        fw.run(a, x, weights)
+        engine.append(time.perf_counter() - t)
+        if torch is not None:
+            time.sleep(0.3)
+            with torch.inference_mode():
+                t = time.perf_counter()
+                model(xt)
+                torch_t.append(time.perf_counter() - t)
+    out["engine"] = best_and_median(engine)
+    out["engine_gflops"] = 2 * out["macs"] / min(engine) / 1e9
+    if torch_t:
+        out["torch"] = best_and_median(torch_t)
+        out["torch_threads"] = torch.get_num_threads()
+        out["ratio_min"] = min(engine) / min(torch_t)
+        out["ratio_median"] = statistics.median(engine) / statistics.median(torch_t)
+    # the per-layer split of one engine run with generated weights (as `--run` does it)
+    res = fw.run(a, x, fw.RandomWeights(0))
+    out["run_forward_seconds"] = res.forward_seconds
+    out["run_weights_seconds"] = res.weights_seconds
+    out["slowest_layers"] = [(lr.path, round(lr.seconds * 1e3, 1)) for lr in
+                             sorted(res.layers, key=lambda lr: -lr.seconds)[:5]]
+    return out
+
+
+# Runs a command and reports its wall time and peak RSS. Linux charges a child the parent's
+# resident memory at fork when it execs (the high-water mark carries over), so the command is
+# started from this small helper process, never from the benchmark process itself, which holds
+# PyTorch and two copies of VGG-16's weights.
+_WRAPPER = r"""
+import resource, subprocess, sys, time
+t = time.perf_counter()
+p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+wall = time.perf_counter() - t
+if p.returncode:
+    sys.exit(p.stderr.decode()[-500:] or f"exit {p.returncode}")
+print(wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
+"""
+
+
+def measure(cmd: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak resident memory (bytes) of one process."""
+    p = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], capture_output=True, text=True)
+    if p.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed: {p.stderr[-500:]}")
+    wall, rss = p.stdout.split()
+    return float(wall), int(rss)
+
+
+def end_to_end(rounds: int) -> dict:
+    exe = Path(sys.executable).with_name("cnncalc")
+    cnncalc = [str(exe)] if exe.exists() else [sys.executable, "-m", "cnncalc"]
+    sides = {"cnncalc": cnncalc + ["vgg16", "--run"]}
+    try:
+        import torch  # noqa: F401
+        sides["torch"] = [sys.executable, "-c", TORCH_VGG16_SCRIPT]
+    except ImportError:
+        pass
+    for cmd in sides.values():          # warm-up: page cache, .pyc files
+        measure(cmd)
+    walls: dict[str, list[float]] = {k: [] for k in sides}
+    rss: dict[str, int] = {k: 0 for k in sides}
+    for i in range(rounds):
+        order = list(sides) if i % 2 == 0 else list(reversed(sides))
+        for k in order:
+            time.sleep(0.3)
+            wall, peak = measure(sides[k])
+            walls[k].append(wall)
+            rss[k] = max(rss[k], peak)
+    out = {k: {**best_and_median(v), "peak_rss_bytes": rss[k]} for k, v in walls.items()}
+    if "torch" in out:
+        out["ratio_min"] = out["cnncalc"]["min"] / out["torch"]["min"]
+        out["ratio_median"] = out["cnncalc"]["median"] / out["torch"]["median"]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=7, help="forward-pass repetitions per side")
+    ap.add_argument("--e2e-rounds", type=int, default=5, help="end-to-end process repetitions")
+    ap.add_argument("--json", help="also write the results to this file")
+    ap.add_argument("--keep-openblas-env", action="store_true",
+                    help="do not drop OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE for the benchmark")
+    args = ap.parse_args()
+    if not args.keep_openblas_env and any(k in os.environ for k in OPENBLAS_VARS):
+        env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_VARS}
+        env["CNNCALC_BENCH_DROPPED"] = ",".join(f"{k}={os.environ[k]}" for k in OPENBLAS_VARS
+                                                if k in os.environ)
+        os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+    import numpy as np
+    results: dict = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "numpy": np.__version__, "openblas": openblas_info(),
+                    "dropped_env": os.environ.get("CNNCALC_BENCH_DROPPED")},
+    }
+    try:
+        import torch
+        results["machine"]["torch"] = torch.__version__
+    except ImportError:
+        pass
+    print(f"machine: {results['machine']}", flush=True)
+    results["gemm"] = gemm_rate()
+    print(f"gemm: {results['gemm']}", flush=True)
+    results["forward"] = forward_benchmark(args.rounds)
+    print(f"forward: {json.dumps(results['forward'])}", flush=True)
+    results["end_to_end"] = end_to_end(args.e2e_rounds)
+    print(f"end to end: {json.dumps(results['end_to_end'])}", flush=True)
+
+    f, e, g = results["forward"], results["end_to_end"], results["gemm"]
+    print()
+    print("VGG-16, 224x224x3, batch 1")
+    if "torch" in f:
+        print(f"  forward     engine {f['engine']['min']:.3f} s (median "
+              f"{f['engine']['median']:.3f})  torch {f['torch']['min']:.3f} s (median "
+              f"{f['torch']['median']:.3f})  ratio {f['ratio_min']:.2f}x (median "
+              f"{f['ratio_median']:.2f}x)  goal <= 1.15x")
+        print(f"              outputs agree to {f['max_relative_difference_vs_torch']:.1e} "
+              f"(max difference / max value)")
+    else:
+        print(f"  forward     engine {f['engine']['min']:.3f} s (median "
+              f"{f['engine']['median']:.3f})")
+    print(f"  GFLOP/s     engine {f['engine_gflops']:.1f}  vs sgemm NumPy "
+          f"{g['numpy_gflops']:.1f}" + (f", torch {g['torch_gflops']:.1f}"
+                                        if "torch_gflops" in g else ""))
+    c = e["cnncalc"]
+    line = f"  end to end  cnncalc {c['min']:.2f} s (median {c['median']:.2f})"
+    if "torch" in e:
+        t = e["torch"]
+        line += (f"  torch script {t['min']:.2f} s (median {t['median']:.2f})  ratio "
+                 f"{e['ratio_min']:.2f}x (median {e['ratio_median']:.2f}x)  goal <= 0.6x")
+    print(line)
+    print(f"  peak RSS    cnncalc {c['peak_rss_bytes'] / 2 ** 20:.0f} MiB  goal <= 1024 MiB"
+          + (f"  (torch script {e['torch']['peak_rss_bytes'] / 2 ** 20:.0f} MiB)"
+             if "torch" in e else ""))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
