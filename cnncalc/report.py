@@ -293,6 +293,7 @@ def render_rich(table: Table, title: str | None = None):
     measures every cell and took about a second for ResNet-152's 570 rows. Cells are plain
     text, never markup: a layer named "x[/b]" prints as written."""
     from rich.cells import cell_len
+    from rich.console import Group
     from rich.text import Text
 
     widths = [cell_len(h) for h in table.headers]
@@ -315,7 +316,7 @@ def render_rich(table: Table, title: str | None = None):
     for row, style in zip(table.rows, table.styles):
         text.append(line(row), style="dim" if style == "group" else None)
     text.rstrip()
-    return text
+    return Group(text)    # Console.print would merge a bare Text into a new one, losing no_wrap
 
 
 def render_delimited(a: Analysis, delimiter: str) -> str:

@@ -216,3 +216,33 @@ def test_overview_and_totals_lines():
                                      "VGG-16 (configuration D), Simonyan & Zisserman 2014"]
     assert "138,357,544" in text and "15,470,264,320" in text and "30,940,528,640" in text
     assert "212 px at block5_pool" in text
+
+
+# --- the terminal rendering --------------------------------------------------------------------
+
+def _on_console(renderable, width: int) -> list[str]:
+    from rich.console import Console
+    con = Console(file=io.StringIO(), width=width, record=True, force_terminal=True,
+                  color_system="standard")
+    con.print(renderable)
+    return con.export_text().splitlines()
+
+
+def test_render_rich_layout_matches_the_plain_table():
+    table = report.Table(["#", "Layer", "Params"], "rlr",
+                         [["1", "conv_1", "896"], ["", "  x[/b]y", "1,000,000"]], ["", "group"])
+    lines = _on_console(report.render_rich(table, "net: 8x8x3 → [10]"), 200)
+    plain = report.render_text(table).splitlines()
+    assert lines[1] == plain[0]                                   # header
+    assert set(lines[2]) == {"─"} and len(lines[2]) == len(plain[1])
+    assert lines[3:] == plain[2:]                                 # rows, literally
+    assert lines[0].strip() == "net: 8x8x3 → [10]"
+    assert abs(len(lines[0]) - len(lines[0].lstrip()) - (len(plain[1]) - 17) // 2) <= 1
+
+
+def test_render_rich_crops_instead_of_wrapping():
+    a = cnncalc.analyse(cnncalc.load("vgg16"))
+    table = report.layer_table(a)
+    lines = _on_console(report.render_rich(table, "vgg16"), 40)
+    assert len(lines) == len(table.rows) + 3                      # title, header, rule
+    assert all(len(ln) <= 40 for ln in lines)
