@@ -46,8 +46,11 @@ def size_working(rec: LayerRecord, axis: int) -> str:
             text += (f" − 1 = {out} (the last window would start in the right padding, so it "
                      f"is dropped)")
         elif not ceil:
-            text += f"  ({num}/{s} = {num / s:g} is rounded down: the last {num % s} " \
-                    f"input row(s) are never reached)"
+            left, lost = num % s, num % s - pa      # unreached rows; those that are input
+            text += (f"  ({num}/{s} = {num / s:g} is rounded down: the last {left} row(s) of "
+                     f"the padded input are never reached"
+                     + (", padding only)" if lost <= 0 else
+                        f", {lost} of them input)" if lost < left else ", all input)"))
     if pad != "2·0" and isinstance(rec.layer.padding, str):
         text += f"   [padding '{rec.layer.padding}' = {pb} before, {pa} after]"
     return text

@@ -561,3 +561,14 @@ def test_terminal_table_prints_names_literally(tmp_path):
     code, out = _on_pty([str(p), "--summary"], {})
     assert code == 0, out
     assert "x[/b]y" in out and "[red]z" in out and "[bold]net" in out
+
+
+@pytest.mark.parametrize("args, tail", [
+    (["128x128x3", "-f", "3", "--stride", "2"], "never reached, all input)"),
+    (["32x32x1", "-f", "3", "-d", "2", "-p", "1", "--stride", "2"], "never reached, padding only)"),
+    (["11x11x1", "-f", "2", "--stride", "4", "-p", "0,1,0,1"], "never reached, 1 of them input)"),
+])
+def test_explain_says_whether_input_rows_are_lost(cli, args, tail):
+    # regression: --explain called every unreached row an "input row", also when it is padding
+    res = cli("conv", *args, "-k", "1", "--explain")
+    assert res.code == 0 and tail in res.out and "the last" in res.out
