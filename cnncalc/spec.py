@@ -445,17 +445,21 @@ class _Builder:
                                file=label, line=_line(blocks, doc.line))
         self.blocks: dict[str, dict] = blocks
         self.leaves = 0
-        self._floors: dict[str, int] = {}
+        self._floors: dict[Any, int] = {}
+        self._work = 0          # entries visited by _least: it gives up (stays a bound) past
+        self.groups = 0         # MAX_LAYERS visits; composites built, also at most MAX_LAYERS
 
     def _least(self, entries: Any, active: frozenset = frozenset()) -> int:
         """A lower bound on the number of layers ``entries`` expands to, found without building
-        anything (block sizes memoised by name; a repeat count that is not a literal counts as 1),
-        so that nested blocks which must pass MAX_LAYERS fail at once, not after 100,000 layers."""
+        anything (block sizes memoised by name and arguments; a repeat count that is still a
+        `$name` counts as 1), so that nested blocks or repeats which must pass MAX_LAYERS fail at
+        once, not after building 100,000 layers."""
         if not isinstance(entries, list):
             return 0
         total = 0
         for entry in entries:
-            if total > MAX_LAYERS:
+            self._work += 1
+            if total > MAX_LAYERS or self._work > MAX_LAYERS:
                 break
             if isinstance(entry, str):
                 total += entry.strip() in REGISTRY
@@ -467,11 +471,21 @@ class _Builder:
                 total += 1
             elif kind == "block":
                 use = value.get("use") if isinstance(value, dict) else value
-                total += self._block_least(use, active)
+                args = {k: v for k, v in value.items() if k not in ("use", "name", "from")} \
+                    if isinstance(value, dict) else {}
+                total += self._block_least(use, active, args)
             elif kind == "repeat" and isinstance(value, dict):
                 times = value.get("times")
                 times = times if isinstance(times, int) and times > 1 else 1
-                total += times * self._least(value.get("layers"), active)
+                once = self._least(value.get("layers"), active)
+                first = once
+                if value.get("first") is not None:      # block arguments of iteration 1 only
+                    try:
+                        first = self._least(_first_iteration(value.get("layers"),
+                                                             value.get("first")), active)
+                    except CnnCalcError:
+                        first = 0
+                total += first + (times - 1) * once
             elif kind == "residual":
                 parts = [value] if isinstance(value, list) else [
                     value.get("body"), value.get("shortcut")] if isinstance(value, dict) else []
@@ -482,14 +496,25 @@ class _Builder:
                     total += 1 + sum(self._least(b, active) for b in branches)
         return total
 
-    def _block_least(self, use: Any, active: frozenset) -> int:
-        if not isinstance(use, str) or use not in self.blocks or use in active:
+    def _block_least(self, use: Any, active: frozenset, args: dict | None = None) -> int:
+        if not isinstance(use, str) or use not in self.blocks or use in active \
+                or self._work > MAX_LAYERS:
             return 0
-        if use not in self._floors:
+        key = (use, repr(sorted(args.items(), key=repr))) if args else use
+        if key not in self._floors:
             d = self.blocks[use]
             layers = d.get("layers") if isinstance(d, dict) else d
-            self._floors[use] = self._least(layers, active | {use})
-        return self._floors[use]
+            declared = d.get("params") if isinstance(d, dict) else None
+            env = {k: v for k, v in declared.items() if v is not None} \
+                if isinstance(declared, dict) else {}
+            env.update(args or {})
+            if env and _has_dollar(layers):
+                try:        # the arguments make `$n` repeat counts (and `use: $b`) literal
+                    layers = _substitute(layers, env)
+                except CnnCalcError:
+                    pass    # reported where the block is built; the bound stays a bound
+            self._floors[key] = self._least(layers, active | {use})
+        return self._floors[key]
 
     def _check_size(self, least: int, what: str) -> None:
         if self.leaves + least > MAX_LAYERS:
@@ -570,6 +595,10 @@ class _Builder:
             raise CnnCalcError(f"layer type must be a name, got {kind!r}")
         value = _substitute(value, env) if env or _has_dollar(value) else value
         if kind in COMPOSITES:
+            self.groups += 1
+            if self.groups > MAX_LAYERS:      # e.g. nested blocks that expand to no layers
+                raise CnnCalcError(f"the spec expands to more than {MAX_LAYERS:,} blocks, "
+                                   f"repeats, residuals and parallels")
             return getattr(self, kind)(value, env, depth, counts, line)
         if kind not in REGISTRY:
             raise CnnCalcError(f"unknown layer type '{kind}'"
@@ -658,7 +687,7 @@ class _Builder:
         if missing:
             raise CnnCalcError(f"block '{use}' needs parameter(s) {', '.join(missing)}")
         name = self._name(str(use), counts, given_name)
-        self._check_size(self._block_least(use, frozenset()), f"block '{use}'")
+        self._check_size(self._block_least(use, frozenset(), args), f"block '{use}'")
         body = self.seq(definition.get("layers"), scope, depth + 1, f"blocks.{use}.layers",
                         _line(definition, line))
         return Composite("block", name, line, [body], label=str(use), refs=refs)

@@ -248,15 +248,15 @@ def test_repeat_beyond_the_layer_limit(cli, tmp_path):
 
 
 def test_repeat_with_a_parameter_count_beyond_the_layer_limit(cli, tmp_path):
-    """A `$n` repeat count is only known once the block is expanded: the repeat itself refuses
-    after building one iteration."""
+    """A repeat count computed from block arguments (`$n * $m`) is evaluated for the bound
+    before anything is built; the block's default is overridden by the argument."""
     run_error(cli, tmp_path, """
         input: 8x8x3
         blocks:
-          many: {params: {n: 1}, layers: [repeat: {times: $n, layers: [relu, relu]}]}
+          many: {params: {n: 1, m: 2}, layers: [repeat: {times: $n * $m, layers: [relu, relu]}]}
         layers:
-          - block: {use: many, n: 1000000}
-        """, "repeat 1000000 × 2 layers expands to more than 100,000 layers")
+          - block: {use: many, n: 500000}
+        """, "the spec expands to at least 2,000,000 layers")
 
 
 def test_nested_repeats_beyond_the_layer_limit(cli, tmp_path):
@@ -1025,3 +1025,39 @@ def test_depth_zero_shows_one_row_per_top_level_item(cli, tmp_path):
     names = [line.split()[0] if not line.split()[0].isdigit() else line.split()[1]
              for line in _table_rows(res.out)]
     assert names == ["stem", "stage", "fork", "global_avgpool_1", "flatten_1", "dense_1"]
+
+
+def test_block_arguments_count_in_the_layer_bound(cli, tmp_path):
+    """A `$n` repeat count given as a block argument is known before the block is built: two
+    uses of 99,999 layers are refused at once, before building the first."""
+    run_error(cli, tmp_path, """
+        input: 8x8x3
+        blocks:
+          b: {params: {n: 1}, layers: [repeat: {times: $n, layers: [relu]}]}
+        layers:
+          - block: {use: b, n: 99999}
+          - block: {use: b, n: 99999}
+        """, "the spec expands to at least 199,998 layers")
+
+
+def test_repeat_first_arguments_do_not_inflate_the_bound():
+    """The bound must stay a lower bound: `first:` replaces the arguments of iteration 1, so a
+    huge default that iteration 1 never uses must not be counted."""
+    a = analyse("""
+        input: 8x8x3
+        blocks:
+          b: {params: {n: 200000}, layers: [repeat: {times: $n, layers: [relu]}]}
+        layers:
+          - repeat: {times: 1, first: {n: 5}, layers: [block: b]}
+        """)
+    assert len(a.layers) == 5
+
+
+def test_blocks_that_expand_to_no_layers_are_limited_too(cli, tmp_path):
+    """10**6 nested empty blocks: no layers, but not a spec either."""
+    lines = ["input: 8x8x3", "blocks:", "  b0: []"]
+    for i in range(1, 7):
+        lines.append(f"  b{i}: [" + ", ".join([f"block: b{i - 1}"] * 10) + "]")
+    lines += ["layers: [relu, block: b6]"]
+    run_error(cli, tmp_path, "\n".join(lines) + "\n", "layer 2 (block b6)",
+              "more than 100,000 blocks, repeats, residuals and parallels")
