@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import threading
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -48,8 +49,133 @@ from .errors import CnnCalcError
 from .layers import fmt_shape
 
 F32 = np.float32
-CHUNK_BYTES = 8 << 20          # im2col block size: big enough for an efficient GEMM, fits in L3
+CHUNK_BYTES = 8 << 20          # im2col block, one multithreaded GEMM at a time: fits in L3
+PAR_CHUNK_BYTES = 1 << 20      # im2col block per worker thread (single-threaded GEMMs): ~L2
 OVERHEAD_BYTES = 96 << 20      # interpreter, NumPy and BLAS themselves, for the memory estimate
+
+
+# --- threads -------------------------------------------------------------------------------------
+
+class _BlasThreads:
+    """The BLAS thread count, through ctypes as threadpoolctl does it (OpenBLAS, which NumPy's
+    wheels bundle). During a run the engine sets BLAS to one thread and runs blocks of work on
+    its own threads instead (each gathers its windows and multiplies them): the copies run in
+    parallel too, and no GEMM waits for a sleeping BLAS thread, which costs a lot on a busy
+    machine. Without a controllable OpenBLAS, BLAS keeps its threads and blocks run in turn."""
+
+    SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+               "openblas_set_num_threads64_", "openblas_set_num_threads")
+
+    def __init__(self) -> None:
+        self.set: Any = None
+        self.get: Any = None
+        try:
+            self._find()
+        except Exception:     # any platform oddity: no control, the sequential path is used
+            self.set = self.get = None
+
+    def _libraries(self) -> list[str]:
+        found: list[str] = []
+        try:
+            with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
+                for line in fh:
+                    path = line.rsplit(" ", 1)[-1].strip()
+                    if "openblas" in path.lower() and path not in found:
+                        found.append(path)
+        except OSError:
+            pass
+        if not found:
+            import glob
+            base = os.path.dirname(os.path.dirname(np.__file__))
+            for pattern in ("numpy.libs/*openblas*", "numpy/.dylibs/*openblas*"):
+                found += glob.glob(os.path.join(base, pattern))
+        return found
+
+    def _find(self) -> None:
+        import ctypes
+        for path in self._libraries():
+            lib = ctypes.CDLL(path)
+            for name in self.SETTERS:
+                setter = getattr(lib, name, None)
+                getter = getattr(lib, name.replace("set_num", "get_num"), None)
+                if setter is not None and getter is not None:
+                    setter.argtypes = [ctypes.c_int]
+                    getter.restype = ctypes.c_int
+                    self.set, self.get = setter, getter
+                    return
+
+    def single(self):
+        """Context manager: BLAS on one thread (if it can be controlled); yields whether it
+        could."""
+        from contextlib import contextmanager
+
+        @contextmanager
+        def manage():
+            if self.set is None or WORKERS < 2:
+                yield False
+                return
+            before = self.get()
+            self.set(1)
+            try:
+                yield True
+            finally:
+                self.set(before)
+        return manage()
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+WORKERS = max(1, min(8, _cpus()))
+_BLAS: _BlasThreads | None = None
+_PARALLEL = False              # True while a run has BLAS on one thread and uses the pool
+
+
+def _parallel(fn: Callable[[Any], None], items: list) -> None:
+    """fn(item) for every item: on the worker threads during a parallel run, else in turn."""
+    if _PARALLEL and len(items) > 1:
+        for _ in _threads().map(fn, items):
+            pass
+    else:
+        for item in items:
+            fn(item)
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for 2-D float32 arrays, split over the worker threads when it is large (by
+    rows of ``a``, or by columns of ``b`` for few rows: a dense layer at batch 1)."""
+    m, k = a.shape
+    n = b.shape[1]
+    if not _PARALLEL or m * k * n < 1 << 21:
+        return np.matmul(a, b)
+    out = np.empty((m, n), F32)
+    parts = WORKERS
+    if m >= 4 * parts:
+        cuts = [m * i // parts for i in range(parts + 1)]
+        _parallel(lambda i: np.matmul(a[cuts[i]:cuts[i + 1]], b, out=out[cuts[i]:cuts[i + 1]]),
+                  list(range(parts)))
+    else:
+        cuts = [n * i // parts for i in range(parts + 1)]
+
+        def cols(i: int) -> None:
+            out[:, cuts[i]:cuts[i + 1]] = np.matmul(a, b[:, cuts[i]:cuts[i + 1]])
+        _parallel(cols, list(range(parts)))
+    return out
+
+
+_LOCAL = threading.local()
+
+
+def _scratch(size: int) -> np.ndarray:
+    """A per-thread float32 buffer of at least ``size`` values, reused between calls."""
+    buf = getattr(_LOCAL, "buf", None)
+    if buf is None or buf.size < size:
+        buf = _LOCAL.buf = np.empty(size, F32)
+    return buf
 
 
 # --- weights -----------------------------------------------------------------------------------
@@ -117,7 +243,7 @@ _RNG_CHUNK = 1 << 20
 def _threads() -> ThreadPoolExecutor:
     global _POOL
     if _POOL is None:
-        _POOL = ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1)))
+        _POOL = ThreadPoolExecutor(WORKERS, thread_name_prefix="cnncalc")
     return _POOL
 
 
@@ -448,7 +574,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, stride, dilati
     ow = positions(xp.shape[2], dw * (kw - 1) + 1, sw)
     if kh == kw == 1 and groups == 1:          # 1×1: no windows to gather
         xs = xp[:, :(oh - 1) * sh + 1:sh, :(ow - 1) * sw + 1:sw, :]
-        out = np.matmul(np.ascontiguousarray(xs).reshape(-1, c), w.reshape(c, filters))
+        out = matmul(np.ascontiguousarray(xs).reshape(-1, c), w.reshape(c, filters))
         if bias is not None:
             out += bias
         return activate(out, act, True, act_alpha).reshape(n, oh, ow, filters)
@@ -473,31 +599,42 @@ def conv2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, stride, dilati
         wm = np.ascontiguousarray(
             w.reshape(kh, kw, cg, g, fg).transpose(3, 0, 1, 2, 4)).reshape(g, k, fg)
     row = ow * kh * kw * c * 4
-    if row * oh <= CHUNK_BYTES:                 # whole images per block
-        step_n, step_r = max(1, min(n, CHUNK_BYTES // (row * oh))), oh
+    budget = PAR_CHUNK_BYTES if _PARALLEL else CHUNK_BYTES
+    if row * oh <= budget:                      # whole images per block
+        step_n, step_r = max(1, min(n, budget // (row * oh))), oh
     else:                                       # blocks of output rows of one image
-        step_n, step_r = 1, max(1, CHUNK_BYTES // row)
-    buf = np.empty(step_n * step_r * ow * kh * kw * c, F32)
-    for n0 in range(0, n, step_n):
-        n1 = min(n, n0 + step_n)
-        for r0 in range(0, oh, step_r):
-            r1 = min(oh, r0 + step_r)
-            m = (n1 - n0) * (r1 - r0) * ow
-            dst = out[n0:n1, r0:r1].reshape(m, filters)
-            if g == 1:
-                src = view[n0:n1, r0:r1]
-                cols = buf[:m * k].reshape(src.shape)
-                np.copyto(cols, src)
-                np.matmul(cols.reshape(m, k), wm, out=dst)
+        step_n, step_r = 1, max(1, budget // row)
+    if _PARALLEL:       # at least two blocks per worker, so that the threads stay busy
+        while -(-n // step_n) * -(-oh // step_r) < 2 * WORKERS and (step_n > 1 or step_r > 1):
+            if step_n > 1:      # (a block spans several images only with all their rows)
+                step_n = -(-step_n // 2)
             else:
-                src = view[:, n0:n1, r0:r1]
-                cols = buf[:g * m * k].reshape(src.shape)
-                np.copyto(cols, src)
-                res = np.matmul(cols.reshape(g, m, k), wm)          # (g, m, fg)
-                dst.reshape(m, g, fg)[...] = res.transpose(1, 0, 2)
-            if bias is not None:
-                dst += bias
-            activate(dst, act, True, act_alpha)
+                step_r = -(-step_r // 2)
+    size = step_n * step_r * ow * kh * kw * c
+    blocks = [(n0, min(n, n0 + step_n), r0, min(oh, r0 + step_r))
+              for n0 in range(0, n, step_n) for r0 in range(0, oh, step_r)]
+
+    def block(span: tuple[int, int, int, int]) -> None:
+        n0, n1, r0, r1 = span
+        buf = _scratch(size)
+        m = (n1 - n0) * (r1 - r0) * ow
+        dst = out[n0:n1, r0:r1].reshape(m, filters)
+        if g == 1:
+            src = view[n0:n1, r0:r1]
+            cols = buf[:m * k].reshape(src.shape)
+            np.copyto(cols, src)
+            np.matmul(cols.reshape(m, k), wm, out=dst)
+        else:
+            src = view[:, n0:n1, r0:r1]
+            cols = buf[:g * m * k].reshape(src.shape)
+            np.copyto(cols, src)
+            res = np.matmul(cols.reshape(g, m, k), wm)          # (g, m, fg)
+            dst.reshape(m, g, fg)[...] = res.transpose(1, 0, 2)
+        if bias is not None:
+            dst += bias
+        activate(dst, act, True, act_alpha)
+
+    _parallel(block, blocks)
     return out
 
 
@@ -539,7 +676,7 @@ def conv_transpose2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, stri
     xm = np.ascontiguousarray(x).reshape(m, c)
     if g == 1:
         wm = np.ascontiguousarray(w.transpose(2, 0, 1, 3)).reshape(c, kh * kw * filters)
-        y = np.matmul(xm, wm).reshape(n, h, wd, kh, kw, filters)
+        y = matmul(xm, wm).reshape(n, h, wd, kh, kw, filters)
     else:
         wm = np.ascontiguousarray(
             w.reshape(kh, kw, cg, g, fg).transpose(3, 2, 0, 1, 4)).reshape(g, cg, kh * kw * fg)
@@ -747,7 +884,9 @@ def _flatten(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
 @op("dense")
 def _dense(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
     x = xs[0]
-    out = np.matmul(x, ctx.params["weight"])
+    w = ctx.params["weight"]
+    out = matmul(np.ascontiguousarray(x).reshape(-1, x.shape[-1]), w).reshape(
+        x.shape[:-1] + (w.shape[1],))
     if "bias" in ctx.params:
         out += ctx.params["bias"]
     act, alpha = _act(ctx)
@@ -999,6 +1138,19 @@ def run(a: Analysis, x: np.ndarray, weights: Any = None,
     if tuple(x.shape[1:]) != tuple(a.input):
         raise CnnCalcError(f"the input array is {fmt_shape(x.shape[1:])}, but the network "
                            f"expects {fmt_shape(a.input)}")
+    global _BLAS, _PARALLEL
+    if _BLAS is None:
+        _BLAS = _BlasThreads()
+    with _BLAS.single() as parallel:
+        _PARALLEL = parallel
+        try:
+            return _run(a, x, weights, warnings, on_layer)
+        finally:
+            _PARALLEL = False
+
+
+def _run(a: Analysis, x: np.ndarray, weights: Any, warnings: list[str],
+         on_layer: Callable[[LayerRecord, np.ndarray, LayerRun], None] | None) -> RunResult:
     last = _last_uses(a)
     final = len(a.layers)
     values: dict[int, np.ndarray] = {0: np.array(x, dtype=F32, order="C", copy=True)}

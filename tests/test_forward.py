@@ -116,17 +116,37 @@ def test_conv_against_loops(kernel, stride, dilation, pads, groups, cin, filters
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
 
 
-def test_conv_in_row_blocks_matches_whole_image(monkeypatch):
+@pytest.mark.parametrize("parallel", [False, True])
+def test_conv_in_row_blocks_matches_whole_image(monkeypatch, parallel):
     """A map too large for one im2col block is done in row blocks (and several images per
-    block when they are small): same result."""
+    block when they are small), in turn or on the worker threads: same result, also for a
+    grouped convolution (batched GEMM)."""
     rng = np.random.default_rng(4)
-    x = rng.standard_normal((3, 9, 8, 5)).astype(np.float32)
-    w = rng.standard_normal((3, 3, 5, 4)).astype(np.float32)
+    x = rng.standard_normal((3, 9, 8, 4)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 4, 5)).astype(np.float32)
+    wg = rng.standard_normal((3, 3, 2, 6)).astype(np.float32)
     want = naive_conv(x, w, None, (1, 1), (1, 1), (1, 1, 1, 1), 1)
-    for budget in (1, 8 * 45 * 4 * 2, 10 ** 9):
+    want_g = naive_conv(x, wg, None, (1, 1), (1, 1), (1, 1, 1, 1), 2)
+    monkeypatch.setattr(fw, "_PARALLEL", parallel)
+    monkeypatch.setattr(fw, "WORKERS", 2)
+    for budget in (1, 8 * 36 * 4 * 2, 10 ** 9):
         monkeypatch.setattr(fw, "CHUNK_BYTES", budget)
+        monkeypatch.setattr(fw, "PAR_CHUNK_BYTES", budget)
         got = fw.conv2d(x, w, None, (1, 1), (1, 1), (1, 1, 1, 1))
         np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+        got = fw.conv2d(x, wg, None, (1, 1), (1, 1), (1, 1, 1, 1), 2)
+        np.testing.assert_allclose(got, want_g, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("m, k, n", [(1, 3000, 700), (200, 300, 100), (3, 5, 7)])
+def test_threaded_matmul(monkeypatch, m, k, n):
+    """Large products are split by rows (or by columns for a single row) over the threads."""
+    monkeypatch.setattr(fw, "_PARALLEL", True)
+    monkeypatch.setattr(fw, "WORKERS", 3)
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    np.testing.assert_allclose(fw.matmul(a, b), a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3)
 
 
 def naive_conv_transpose(x, w, b, stride, dilation, pads, output_padding, groups):
