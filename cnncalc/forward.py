@@ -74,6 +74,27 @@ class _BlasThreads:
         except Exception:     # any platform oddity: no control, the sequential path is used
             self.set = self.get = None
 
+    warm = False
+
+    def _warm_up(self) -> None:
+        """Have every worker thread run one multithreaded GEMM first. Measured with NumPy's
+        OpenBLAS 0.3.31: threads whose first BLAS call is single-threaded keep running
+        single-threaded GEMMs about 3x slower (22 instead of 63 GFLOP/s on two cores), threads
+        that once ran a threaded one do not."""
+        barrier = threading.Barrier(WORKERS)
+
+        def gemm(_: int) -> None:
+            try:
+                barrier.wait(timeout=5)     # one task per worker thread
+            except threading.BrokenBarrierError:
+                pass
+            a = np.ones((256, 256), F32)
+            np.matmul(a, a)
+
+        for _ in _threads().map(gemm, range(WORKERS)):
+            pass
+        self.warm = True
+
     def _libraries(self) -> list[str]:
         found: list[str] = []
         try:
@@ -115,6 +136,8 @@ class _BlasThreads:
                 yield False
                 return
             before = self.get()
+            if not self.warm:
+                self._warm_up()
             self.set(1)
             try:
                 yield True
