@@ -34,14 +34,17 @@ def window_output(n: int, f: int, s: int = 1, before: int = 0, after: int = 0, d
     Raises :class:`ShapeError` when the dilated kernel does not fit into the padded input.
     """
     span = n + before + after - effective_kernel(f, d)
-    if span < 0:
-        raise ShapeError(
-            f"kernel {effective_kernel(f, d)} is larger than the padded input {n + before + after}")
     if ceil_mode:
+        # PyTorch also allows a window that overhangs the padded input here, provided it
+        # starts inside it (MaxPool2d(3, 2, ceil_mode=True) maps 2x2 to 1x1)
         out = -(-span // s) + 1
         if (out - 1) * s >= n + before:
             out -= 1
-        return out
+        if out >= 1:
+            return out
+    if span < 0:
+        raise ShapeError(
+            f"kernel {effective_kernel(f, d)} is larger than the padded input {n + before + after}")
     return span // s + 1
 
 

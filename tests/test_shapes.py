@@ -374,10 +374,11 @@ def test_pool2d_shape_vs_torch(torch, n, f, s, p, ceil, kind):
         p = f // 2
     pool = (torch.nn.MaxPool2d if kind == "max" else torch.nn.AvgPool2d)(
         f, stride=s, padding=p, ceil_mode=ceil)
-    if n + 2 * p < f:
-        with pytest.raises(ShapeError):
-            shapes.window_output(n, f, s, p, p, ceil_mode=ceil)
-        return
     with torch.no_grad():
-        y = pool(torch.zeros(1, 1, n, n))
+        try:
+            y = pool(torch.zeros(1, 1, n, n))
+        except RuntimeError:     # torch: "Output size is too small"
+            with pytest.raises(ShapeError):
+                shapes.window_output(n, f, s, p, p, ceil_mode=ceil)
+            return
     assert tuple(y.shape[2:]) == (shapes.window_output(n, f, s, p, p, ceil_mode=ceil),) * 2

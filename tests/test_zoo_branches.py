@@ -132,9 +132,6 @@ def test_googlenet_5x5_branch_is_torchvision_3x3():
     assert bn.layer.epsilon == 0.001 and bn.trainable == 2 * 32 and bn.non_trainable == 2 * 32
 
 
-@pytest.mark.xfail(strict=True, reason="shapes.window_output rejects a ceil_mode window larger "
-                   "than its input; PyTorch allows it when the window starts inside the input "
-                   "(MaxPool2d(3, 2, ceil_mode=True) maps 2x2 to 1x1)")
 def test_googlenet_smallest_input_is_torchvision_min_size(cli):
     """[TV] GoogLeNet_Weights.meta["min_size"] = (15, 15)."""
     assert cli("googlenet", "--input", "15x15x3", "-q").code == 0
