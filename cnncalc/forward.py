@@ -51,6 +51,7 @@ from .layers import fmt_shape
 F32 = np.float32
 CHUNK_BYTES = 8 << 20          # im2col block, one multithreaded GEMM at a time: fits in L3
 PAR_CHUNK_BYTES = 1 << 20      # im2col block per worker thread (single-threaded GEMMs): ~L2
+BAND_MIN_BYTES = 1 << 20       # smaller copies and pools are not worth splitting over threads
 OVERHEAD_BYTES = 96 << 20      # interpreter, NumPy and BLAS themselves, for the memory estimate
 
 
@@ -478,8 +479,17 @@ def pad_nhwc(x: np.ndarray, t: int, b: int, l: int, r: int, value: float = 0.0) 
         out[:, t:t + h, :l] = value
     if r:
         out[:, t:t + h, l + w:] = value
-    out[:, t:t + h, l:l + w] = x
+    for_bands(h, x.nbytes, lambda r0, r1: out[:, t + r0:t + r1, l:l + w].__setitem__(
+        Ellipsis, x[:, r0:r1]))
     return out
+
+
+def for_bands(rows: int, nbytes: int, fn: Callable[[int, int], None]) -> None:
+    """fn(r0, r1) over bands of rows: split over the workers in a parallel run when the work
+    is big enough to gain from it (copies and element-wise NumPy release the GIL), else once."""
+    parts = min(rows, WORKERS) if _PARALLEL and nbytes >= BAND_MIN_BYTES else 1
+    cuts = [rows * i // parts for i in range(parts + 1)]
+    _parallel(lambda i: fn(cuts[i], cuts[i + 1]), list(range(parts)))
 
 
 def resolve_pads(kind: str, n: tuple[int, int], kernel, stride, dilation, padding
@@ -621,21 +631,9 @@ def conv2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, stride, dilati
                           writeable=False).transpose(5, 0, 1, 2, 3, 4, 6)
         wm = np.ascontiguousarray(
             w.reshape(kh, kw, cg, g, fg).transpose(3, 0, 1, 2, 4)).reshape(g, k, fg)
-    row = ow * kh * kw * c * 4
-    budget = PAR_CHUNK_BYTES if _PARALLEL else CHUNK_BYTES
-    if row * oh <= budget:                      # whole images per block
-        step_n, step_r = max(1, min(n, budget // (row * oh))), oh
-    else:                                       # blocks of output rows of one image
-        step_n, step_r = 1, max(1, budget // row)
-    if _PARALLEL:       # at least two blocks per worker, so that the threads stay busy
-        while -(-n // step_n) * -(-oh // step_r) < 2 * WORKERS and (step_n > 1 or step_r > 1):
-            if step_n > 1:      # (a block spans several images only with all their rows)
-                step_n = -(-step_n // 2)
-            else:
-                step_r = -(-step_r // 2)
-    size = step_n * step_r * ow * kh * kw * c
-    blocks = [(n0, min(n, n0 + step_n), r0, min(oh, r0 + step_r))
-              for n0 in range(0, n, step_n) for r0 in range(0, oh, step_r)]
+    row = ow * kh * kw * c * 4                  # im2col bytes of one output row
+    blocks = _blocks(n, oh, row, PAR_CHUNK_BYTES if _PARALLEL else CHUNK_BYTES)
+    size = max((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in blocks) * ow * kh * kw * c
 
     def block(span: tuple[int, int, int, int]) -> None:
         n0, n1, r0, r1 = span
@@ -659,6 +657,27 @@ def conv2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, stride, dilati
 
     _parallel(block, blocks)
     return out
+
+
+def _blocks(n: int, oh: int, row: int, budget: int) -> list[tuple[int, int, int, int]]:
+    """Split N images × ``oh`` output rows into blocks (n0, n1, r0, r1) of about ``budget``
+    bytes of im2col: several whole images per block when they are small, else row bands of one
+    image. In a parallel run the blocks are balanced: their number is a multiple of the
+    workers (when there is enough to split) and their sizes differ by at most one row/image."""
+    if oh * row <= budget and n > 1:
+        per = min(n, budget // (oh * row))
+        nb = -(-n // per)
+        if _PARALLEL:
+            nb = min(n, -(-max(nb, WORKERS) // WORKERS) * WORKERS)
+        cuts = [n * i // nb for i in range(nb + 1)]
+        return [(cuts[i], cuts[i + 1], 0, oh) for i in range(nb) if cuts[i] < cuts[i + 1]]
+    per = max(1, min(oh, budget // row))
+    nb = -(-oh // per)
+    if _PARALLEL:
+        nb = min(oh, -(-(-(-(n * nb) // WORKERS) * WORKERS) // n))
+    cuts = [oh * i // nb for i in range(nb + 1)]
+    return [(i, i + 1, cuts[j], cuts[j + 1]) for i in range(n) for j in range(nb)
+            if cuts[j] < cuts[j + 1]]
 
 
 def _depthwise(x: np.ndarray, w: np.ndarray, stride, dilation, pads) -> np.ndarray:
@@ -748,17 +767,21 @@ def pool2d(x: np.ndarray, kind: str, size, stride, pads, ceil_mode: bool = False
     extra_r = max(0, (ow - 1) * sw + kw - (w + l + r))
     fill = -np.inf if kind == "max" else 0.0
     xp = pad_nhwc(x, t, b + extra_b, l, r + extra_r, fill)
-    acc: np.ndarray | None = None
-    for i in range(kh):
-        for j in range(kw):
-            sl = _offset(xp, i, j, oh, ow, sh, sw)
-            if acc is None:
-                acc = sl.copy()
-            elif kind == "max":
-                np.maximum(acc, sl, out=acc)
-            else:
-                acc += sl
-    assert acc is not None
+    acc = np.empty((n, oh, ow, c), F32)
+
+    def band(r0: int, r1: int) -> None:      # output rows r0..r1, every kernel offset
+        part = acc[:, r0:r1]
+        for i in range(kh):
+            for j in range(kw):
+                sl = _offset(xp[:, r0 * sh:], i, j, r1 - r0, ow, sh, sw)
+                if i == j == 0:
+                    part[...] = sl
+                elif kind == "max":
+                    np.maximum(part, sl, out=part)
+                else:
+                    part += sl
+
+    for_bands(oh, x.nbytes, band)
     if kind == "max":
         return acc
     mask = np.zeros(xp.shape[1:3], F32)

@@ -106,7 +106,7 @@ def naive_conv(x, w, b, stride, dilation, pads, groups):
     ((2, 2), (2, 2), (1, 1), (0, 0, 0, 0), 3, 3, 6),     # depthwise, multiplier 2
     ((1, 1), (2, 2), (1, 1), (1, 0, 0, 1), 1, 3, 2),     # 1x1 strided with padding
 ])
-def test_conv_against_loops(kernel, stride, dilation, pads, groups, cin, filters):
+def test_conv_against_loops(kernel, stride, dilation, pads, groups, cin, filters, threads):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 6, 7, cin)).astype(np.float32)
     w = rng.standard_normal(kernel + (cin // groups, filters)).astype(np.float32)
@@ -203,6 +203,15 @@ def naive_pool(x, kind, size, stride, pads, out_hw, count_include_pad):
     return out
 
 
+@pytest.fixture(params=[False, True], ids=["serial", "threads"])
+def threads(request, monkeypatch):
+    """Run a test both in turn and split over (three) worker threads, even for tiny arrays."""
+    monkeypatch.setattr(fw, "_PARALLEL", request.param)
+    monkeypatch.setattr(fw, "WORKERS", 3)
+    monkeypatch.setattr(fw, "BAND_MIN_BYTES", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("kind", ["max", "avg"])
 @pytest.mark.parametrize("size, stride, pads, ceil, include", [
     ((2, 2), (2, 2), (0, 0, 0, 0), False, True),
@@ -211,7 +220,7 @@ def naive_pool(x, kind, size, stride, pads, out_hw, count_include_pad):
     ((3, 2), (2, 3), (0, 1, 1, 0), False, False),
     ((3, 3), (3, 3), (0, 0, 0, 0), True, True),
 ])
-def test_pools_against_loops(kind, size, stride, pads, ceil, include):
+def test_pools_against_loops(kind, size, stride, pads, ceil, include, threads):
     from cnncalc.shapes import window_output
     x = inputs((7, 8, 3))
     oh = window_output(7, size[0], stride[0], pads[0], pads[1], 1, ceil)
