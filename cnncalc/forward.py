@@ -52,6 +52,11 @@ F32 = np.float32
 CHUNK_BYTES = 8 << 20          # im2col block, one multithreaded GEMM at a time: fits in L3
 PAR_CHUNK_BYTES = 1 << 20      # im2col block per worker thread (single-threaded GEMMs): ~L2
 BAND_MIN_BYTES = 1 << 20       # smaller copies and pools are not worth splitting over threads
+WINOGRAD = True                # 3×3 stride-1 convolutions by Winograd F(2×2, 3×3)
+WINOGRAD_MIN_CHANNELS = 16     # below these the im2col GEMM is cheaper than the transforms
+WINOGRAD_MIN_FILTERS = 16
+WINOGRAD_MIN_TILES = 100     # few tiles: the 16 GEMMs are too small to pay for the transforms
+WINOGRAD_BLOCK_BYTES = 2 << 20 # transformed tiles per block and worker
 OVERHEAD_BYTES = 96 << 20      # interpreter, NumPy and BLAS themselves, for the memory estimate
 
 
@@ -611,6 +616,10 @@ def conv2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, stride, dilati
         if bias is not None:
             out += bias
         return activate(out, act, True, act_alpha).reshape(n, oh, ow, filters)
+    if WINOGRAD and kh == kw == 3 and sh == sw == 1 and dh == dw == 1 and groups == 1 and \
+            c >= WINOGRAD_MIN_CHANNELS and filters >= WINOGRAD_MIN_FILTERS and \
+            (oh // 2) * (ow // 2) * n >= WINOGRAD_MIN_TILES:
+        return winograd3x3(xp, w, bias, act, act_alpha)
     xp = np.ascontiguousarray(xp)
     s0, s1, s2, s3 = xp.strides
     g = groups
@@ -654,6 +663,120 @@ def conv2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, stride, dilati
         if bias is not None:
             dst += bias
         activate(dst, act, True, act_alpha)
+
+    _parallel(block, blocks)
+    return out
+
+
+# Winograd F(2×2, 3×3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks",
+# 2016): a 2×2 output tile of a 3×3 convolution is Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A for the 4×4 input
+# tile d, so the work becomes 16 matrix products of (tiles × C)·(C × filters): 16·C·F
+# multiplications per 4 outputs instead of 36·C·F.
+_WG = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], F32)
+
+
+def winograd_weights(w: np.ndarray) -> np.ndarray:
+    """U = G g Gᵀ for every (input channel, filter) of the HWIO kernel: (16, C, F), the 16
+    entries of the 4×4 transformed kernel in row-major order. Written out (G holds 0, ±½ and
+    1), in filter bands on the worker threads."""
+    c, filters = w.shape[2:]
+    u = np.empty((4, 4, c, filters), F32)
+    half = F32(0.5)
+
+    def band(f0: int, f1: int) -> None:
+        g = w[:, :, :, f0:f1]
+        rows = (g[0], (g[0] + g[1] + g[2]) * half, (g[0] - g[1] + g[2]) * half, g[2])
+        for i, r in enumerate(rows):                  # G along the kernel's rows, then columns
+            dst = u[i, :, :, f0:f1]
+            dst[0] = r[0]
+            np.add(r[0], r[1], out=dst[1])
+            dst[1] += r[2]
+            dst[1] *= half
+            np.subtract(r[0], r[1], out=dst[2])
+            dst[2] += r[2]
+            dst[2] *= half
+            dst[3] = r[2]
+
+    for_bands(filters, w.nbytes, band)
+    return u.reshape(16, c, filters)
+
+
+def _wino_in(band: np.ndarray, rows: int, tw: int, v: np.ndarray) -> None:
+    """Bᵀ d B for every 4×4 input tile of ``band`` (N×(2·rows+2)×(2·tw+2)×C) into v (16, tiles,
+    C); B holds 0 and ±1, so it is additions of strided slices, along the rows then columns."""
+    nb, c = band.shape[0], band.shape[3]
+    d = [band[:, r:r + 2 * rows:2] for r in range(4)]
+    shape = (nb, rows, tw, c)
+    for i, t in enumerate((d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3])):
+        cc = [t[:, :, k:k + 2 * tw:2] for k in range(4)]
+        np.subtract(cc[0], cc[2], out=v[4 * i].reshape(shape))
+        np.add(cc[1], cc[2], out=v[4 * i + 1].reshape(shape))
+        np.subtract(cc[2], cc[1], out=v[4 * i + 2].reshape(shape))
+        np.subtract(cc[1], cc[3], out=v[4 * i + 3].reshape(shape))
+
+
+def _wino_out(m: np.ndarray, dst: np.ndarray, nb: int, rows: int, tw: int) -> None:
+    """Aᵀ M A for every tile of m (16, tiles, F) into ``dst`` (N×≤2·rows×≤2·tw×F; the last
+    row/column of tiles is cut where the output size is odd)."""
+    filters = m.shape[2]
+    s0 = [m[j] + m[4 + j] + m[8 + j] for j in range(4)]
+    s1 = [m[4 + j] - m[8 + j] - m[12 + j] for j in range(4)]
+    shape = (nb, rows, tw, filters)
+    for dy, s in enumerate((s0, s1)):
+        y_rows = dst[:, dy::2]
+        if y_rows.shape[1] == 0:
+            continue
+        for dx, y in enumerate((s[0] + s[1] + s[2], s[1] - s[2] - s[3])):
+            target = y_rows[:, :, dx::2]
+            target[...] = y.reshape(shape)[:, :target.shape[1], :target.shape[2]]
+
+
+def winograd3x3(xp: np.ndarray, w: np.ndarray, bias: np.ndarray | None, act: str | None,
+                act_alpha: float = 0.01) -> np.ndarray:
+    """A stride-1, undilated 3×3 convolution of the already padded ``xp`` (N×H×W×C) with the
+    HWIO kernel ``w``; the output is (H − 2)×(W − 2). Large maps go in blocks of tile rows
+    (each: input transform, 16 GEMMs, output transform, bias and activation, in cache) on the
+    worker threads; small maps are transformed whole and the 16 GEMMs share the threads."""
+    n, hp, wp, c = xp.shape
+    filters = w.shape[3]
+    oh, ow = positions(hp, 3, 1), positions(wp, 3, 1)
+    th, tw = -(-oh // 2), -(-ow // 2)
+    if (2 * th + 2, 2 * tw + 2) != (hp, wp):       # odd output: one more zero row/column
+        xp = pad_nhwc(xp, 0, 2 * th + 2 - hp, 0, 2 * tw + 2 - wp)
+    u = winograd_weights(w)
+    out = np.empty((n, oh, ow, filters), F32)
+    row = tw * 16 * (c + filters) * 4            # transformed bytes per row of tiles
+    blocks = _blocks(n, th, row, WINOGRAD_BLOCK_BYTES if _PARALLEL else 4 * WINOGRAD_BLOCK_BYTES)
+
+    def finish(dst: np.ndarray) -> None:
+        if bias is not None:
+            dst += bias
+        activate(dst, act, True, act_alpha)
+
+    if _PARALLEL and len(blocks) < 2 * WORKERS:   # few tiles: whole map, GEMMs in parallel
+        tiles = n * th * tw
+        v = np.empty((16, tiles, c), F32)
+        m = np.empty((16, tiles, filters), F32)
+        _wino_in(xp, th, tw, v)
+        _parallel(lambda k: np.matmul(v[k], u[k], out=m[k]), list(range(16)))
+        _wino_out(m, out, n, th, tw)
+        finish(out)
+        return out
+    most = max((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in blocks) * tw
+
+    def block(span: tuple[int, int, int, int]) -> None:
+        n0, n1, t0, t1 = span
+        rows, nb = t1 - t0, n1 - n0
+        tiles = nb * rows * tw
+        buf = _scratch(16 * most * (c + filters))
+        v = buf[:16 * tiles * c].reshape(16, tiles, c)
+        m = buf[16 * most * c:16 * most * c + 16 * tiles * filters].reshape(16, tiles, filters)
+        _wino_in(xp[n0:n1, 2 * t0:2 * t1 + 2], rows, tw, v)
+        for k in range(16):
+            np.matmul(v[k], u[k], out=m[k])
+        dst = out[n0:n1, 2 * t0:min(oh, 2 * t1)]
+        _wino_out(m, dst, nb, rows, tw)
+        finish(dst)
 
     _parallel(block, blocks)
     return out

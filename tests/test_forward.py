@@ -149,6 +149,40 @@ def test_threaded_matmul(monkeypatch, m, k, n):
     np.testing.assert_allclose(fw.matmul(a, b), a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("n, h, w, c, f, pads, block_bytes", [
+    (2, 9, 8, 3, 4, (1, 1, 1, 1), 1 << 20),       # odd output width: a cut column of tiles
+    (1, 7, 10, 5, 2, (0, 0, 0, 0), 1 << 20),      # odd output height
+    (3, 6, 6, 4, 7, (2, 0, 1, 0), 1 << 20),       # asymmetric padding, batch
+    (1, 12, 11, 6, 3, (1, 1, 1, 1), 1),           # one row of tiles per block
+])
+def test_winograd_against_loops(n, h, w, c, f, pads, block_bytes, threads, monkeypatch):
+    """3×3 stride-1 convolutions go through Winograd F(2×2, 3×3) above a size; forced here on
+    tiny inputs (blocked and whole-map modes, in turn and on threads)."""
+    monkeypatch.setattr(fw, "WINOGRAD_MIN_CHANNELS", 1)
+    monkeypatch.setattr(fw, "WINOGRAD_MIN_FILTERS", 1)
+    monkeypatch.setattr(fw, "WINOGRAD_MIN_TILES", 1)
+    monkeypatch.setattr(fw, "WINOGRAD_BLOCK_BYTES", block_bytes)
+    called = []
+    real = fw.winograd3x3
+    monkeypatch.setattr(fw, "winograd3x3", lambda *a, **k: called.append(1) or real(*a, **k))
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((n, h, w, c)).astype(np.float32)
+    k = rng.standard_normal((3, 3, c, f)).astype(np.float32)
+    b = rng.standard_normal(f).astype(np.float32)
+    want = np.maximum(naive_conv(x, k, b, (1, 1), (1, 1), pads, 1), 0)
+    got = fw.conv2d(x, k, b, (1, 1), (1, 1), pads, 1, "relu")
+    assert called
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+
+
+def test_winograd_weights_are_g_g_gt():
+    """U = G g Gᵀ (Lavin & Gray 2016, F(2×2, 3×3)), written out in the engine."""
+    g = np.random.default_rng(8).standard_normal((3, 3, 2, 3)).astype(np.float32)
+    G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+    want = np.einsum("ik,klcf,jl->ijcf", G, g, G).reshape(16, 2, 3)
+    np.testing.assert_allclose(fw.winograd_weights(g), want, rtol=1e-6, atol=1e-6)
+
+
 def naive_conv_transpose(x, w, b, stride, dilation, pads, output_padding, groups):
     """Scatter definition: input pixel (i, j) adds x·w[a, c] to full-output pixel
     (i·s + a·d, j·s + c·d); the result is cropped by the padding."""
@@ -319,6 +353,9 @@ CONV_CASES = [
     ("{filters: 8, kernel: 3, groups: 4, stride: 2, padding: valid}", (9, 9, 4), (0, 0, 0, 0)),
     ("{filters: 2, kernel: 1, stride: 2, activation: relu6}", (7, 6, 5), (0, 0, 0, 0)),
     ("{filters: 3, kernel: 2, activation: leaky_relu}", (5, 5, 2), (0, 0, 0, 0)),
+    # 3x3 stride 1 with enough channels and tiles: the Winograd path
+    ("{filters: 20, kernel: 3, padding: 1, activation: relu}", (23, 21, 16), (1, 1, 1, 1)),
+    ("{filters: 24, kernel: 3}", (24, 25, 17), (0, 0, 0, 0)),
 ]
 
 
@@ -338,7 +375,8 @@ def test_conv_vs_torch(params, shape, tpad, tmp_path):
     xt = F.pad(nchw(x), tpad)
     y = F.conv2d(xt, oihw(p["conv_1.weight"]), t_(p["conv_1.bias"]) if lay.bias else None,
                  stride=lay.stride, dilation=lay.dilation, groups=lay.groups)
-    y = {"relu6": F.relu6, "leaky_relu": F.leaky_relu, None: lambda v: v}[lay.activation](y)
+    y = {"relu6": F.relu6, "leaky_relu": F.leaky_relu, "relu": F.relu,
+         None: lambda v: v}[lay.activation](y)
     np.testing.assert_allclose(got, nhwc(y), rtol=RTOL, atol=ATOL)
 
 
