@@ -311,6 +311,17 @@ def window_field(field: Field, kernel, stride, dilation) -> Field:
     return Field(rf_h, rf_w, j_h, j_w)
 
 
+def sliding_result(layer: Layer, h: int, w: int, fields: list[Field], out_c: int, weights: int,
+                   biases: int) -> Result:
+    """The Result of a convolution-like layer (conv, depthwise, separable): its window, output
+    H'×W'×out_c, and MACs = H'·W'·weights (every weight is used once per output position)."""
+    win, notes = resolve_window(layer, h, w, layer.kernel, layer.stride, layer.dilation,
+                                layer.padding)
+    return Result((win.out_h, win.out_w, out_c), weights, biases, 0,
+                  win.out_h * win.out_w * weights,
+                  window_field(fields[0], layer.kernel, layer.stride, layer.dilation), notes, win)
+
+
 CONV_COMMON = {
     "kernel": (pair(), REQUIRED),
     "stride": (pair(), 1),
@@ -361,15 +372,9 @@ class Conv(Layer):
             if _matrix(e[0]) and len(e) != cg:
                 raise ShapeError(f"weights: kernel {i} has {len(e)} input-channel matrices, "
                                  f"but each filter sees {cg} input channels")
-        win, notes = resolve_window(self, h, w, self.kernel, self.stride, self.dilation,
-                                    self.padding)
         kh, kw = self.kernel
-        weights = kh * kw * cg * self.filters
-        return Result((win.out_h, win.out_w, self.filters), weights,
-                      self.filters if self.bias else 0, 0,
-                      win.out_h * win.out_w * weights,
-                      window_field(fields[0], self.kernel, self.stride, self.dilation),
-                      notes, win)
+        return sliding_result(self, h, w, fields, self.filters, kh * kw * cg * self.filters,
+                              self.filters if self.bias else 0)
 
 
 @register("depthwise_conv", "depthwise_conv2d")
@@ -380,14 +385,9 @@ class DepthwiseConv(Layer):
 
     def analyse(self, inputs, fields):
         h, w, c = self.spatial(inputs[0])
-        win, notes = resolve_window(self, h, w, self.kernel, self.stride, self.dilation,
-                                    self.padding)
         out_c = c * self.depth_multiplier
-        weights = self.kernel[0] * self.kernel[1] * out_c
-        return Result((win.out_h, win.out_w, out_c), weights, out_c if self.bias else 0, 0,
-                      win.out_h * win.out_w * weights,
-                      window_field(fields[0], self.kernel, self.stride, self.dilation),
-                      notes, win)
+        return sliding_result(self, h, w, fields, out_c, self.kernel[0] * self.kernel[1] * out_c,
+                              out_c if self.bias else 0)
 
 
 @register("separable_conv", "separable_conv2d")
@@ -399,14 +399,10 @@ class SeparableConv(Layer):
 
     def analyse(self, inputs, fields):
         h, w, c = self.spatial(inputs[0])
-        win, notes = resolve_window(self, h, w, self.kernel, self.stride, self.dilation,
-                                    self.padding)
         mid = c * self.depth_multiplier
-        weights = self.kernel[0] * self.kernel[1] * mid + mid * self.filters
-        return Result((win.out_h, win.out_w, self.filters), weights,
-                      self.filters if self.bias else 0, 0, win.out_h * win.out_w * weights,
-                      window_field(fields[0], self.kernel, self.stride, self.dilation),
-                      notes, win)
+        return sliding_result(self, h, w, fields, self.filters,
+                              self.kernel[0] * self.kernel[1] * mid + mid * self.filters,
+                              self.filters if self.bias else 0)
 
 
 def transposed_padding(name: str, v: Any):
