@@ -9,6 +9,7 @@ text (stdout is not a terminal), the exit code, and every line written to stderr
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import subprocess
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+import cnncalc
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -121,6 +124,32 @@ def proc():
     return run_process
 
 
+def run_on_pty(args: list[str], env: dict[str, str] | None = None, columns: int = 200,
+               timeout: float = 120) -> tuple[int, str]:
+    """Run the real ``cnncalc`` with stdout and stderr on a pseudo-terminal (rich rendering,
+    progress bars); returns (exit code, everything it printed). NO_COLOR is unset unless ``env``
+    sets it."""
+    pytest.importorskip("pty")  # POSIX only
+    env = env or {}
+    master, slave = os.openpty()
+    full = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(columns), **env}
+    if "NO_COLOR" not in env:
+        full.pop("NO_COLOR", None)
+    p = subprocess.Popen(cnncalc_exe() + list(args), stdout=slave, stderr=slave, env=full)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:     # EIO once the child closes the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return p.wait(timeout=timeout), b"".join(chunks).decode("utf-8", "replace")
+
+
 def assert_clean_error(res: Outcome, *needles: str, code: int = 2) -> None:
     """Exit ``code``, nothing on stdout, exactly one line on stderr that contains every needle
     and no traceback."""
@@ -131,3 +160,9 @@ def assert_clean_error(res: Outcome, *needles: str, code: int = 2) -> None:
     assert line.startswith("cnncalc: error: "), line
     for n in needles:
         assert n in line, f"{n!r} not in {line!r}"
+
+
+@functools.lru_cache(maxsize=None)
+def zoo_analysis(name: str) -> cnncalc.Analysis:
+    """A zoo model's analysis, computed once per test session (records are immutable)."""
+    return cnncalc.analyse(cnncalc.load(name))

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import assert_clean_error, cnncalc_exe
+from conftest import assert_clean_error, cnncalc_exe, run_on_pty
 
 from cnncalc.spec import ZOO_DIR, zoo_names
 
@@ -515,24 +515,7 @@ def test_broken_pipe_is_quiet():
 
 
 def _on_pty(args: list[str], env: dict[str, str]) -> tuple[int, str]:
-    pty = pytest.importorskip("pty")  # noqa: F841 - POSIX only
-    master, slave = os.openpty()
-    full = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "200", **env}
-    if "NO_COLOR" not in env:
-        full.pop("NO_COLOR", None)
-    p = subprocess.Popen(cnncalc_exe() + args, stdout=slave, stderr=slave, env=full)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    return p.wait(timeout=60), b"".join(chunks).decode("utf-8")
+    return run_on_pty(args, env, columns=200, timeout=60)
 
 
 COLOUR = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-9]|4[0-9]|9[0-7]|10[0-7])(?:;[0-9;]*)?m")

@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 
 import numpy as np
 import pytest
-from conftest import assert_clean_error, cnncalc_exe
+from conftest import assert_clean_error, run_on_pty
 from PIL import Image
 
 from cnncalc import forward as fw
@@ -383,22 +382,7 @@ def test_save_output_errors(cli, tmp_path):
 # --- a terminal ----------------------------------------------------------------------------------
 
 def _on_pty(args: list[str]) -> tuple[int, str]:
-    pytest.importorskip("pty")
-    master, slave = os.openpty()
-    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "160"}
-    p = subprocess.Popen(cnncalc_exe() + args, stdout=slave, stderr=slave, env=env)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    return p.wait(timeout=120), b"".join(chunks).decode("utf-8", "replace")
+    return run_on_pty(args, columns=160)
 
 
 @pytest.mark.skipif(os.name != "posix", reason="pseudo-terminals are POSIX")

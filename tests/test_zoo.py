@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import zoo_analysis
 
 import cnncalc
 from cnncalc.errors import CnnCalcError
@@ -63,13 +64,7 @@ KNOWN = [
      0.386),
 ]
 NAMES = [row[0] for row in KNOWN]
-_CACHE: dict[str, cnncalc.Analysis] = {}
-
-
-def analysis(name: str) -> cnncalc.Analysis:
-    if name not in _CACHE:
-        _CACHE[name] = cnncalc.analyse(cnncalc.load(name))
-    return _CACHE[name]
+analysis = zoo_analysis
 
 
 @pytest.mark.parametrize("name, shape_in, shape_out, params, trainable, non_trainable, macs, ops",

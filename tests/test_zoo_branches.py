@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import zoo_analysis
 
 import cnncalc
 
@@ -44,13 +45,7 @@ KNOWN = [
     ("unet", (572, 572, 1), (388, 388, 2), 31_030_658, 0, 150_428_424_448, None),
 ]
 NAMES = [row[0] for row in KNOWN]
-_CACHE: dict[str, cnncalc.Analysis] = {}
-
-
-def analysis(name: str) -> cnncalc.Analysis:
-    if name not in _CACHE:
-        _CACHE[name] = cnncalc.analyse(cnncalc.load(name))
-    return _CACHE[name]
+analysis = zoo_analysis
 
 
 def by_path(name: str) -> dict[str, cnncalc.LayerRecord]:
