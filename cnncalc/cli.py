@@ -228,8 +228,9 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: str | None, batch: int
                 out(line, err=to_err)
         for w in result.warnings:
             out(f"warning: {w}", err=True)
-    for line in report.warning_lines(a):
-        out(line, err=True)
+    if not quiet and fmt not in ("json", "markdown"):   # those carry the warnings themselves
+        for line in report.warning_lines(a):
+            out(line, err=True)
     if failed:
         raise CheckFailed()
 
