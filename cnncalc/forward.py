@@ -267,6 +267,7 @@ def _size(shape: tuple[int, ...]) -> int:
 
 _POOL: ThreadPoolExecutor | None = None
 _RNG_CHUNK = 1 << 20
+STREAM_MIN_VALUES = 8 << 20    # random dense weights from this size on are never held whole
 
 
 def _threads() -> ThreadPoolExecutor:
@@ -274,6 +275,14 @@ def _threads() -> ThreadPoolExecutor:
     if _POOL is None:
         _POOL = ThreadPoolExecutor(WORKERS, thread_name_prefix="cnncalc")
     return _POOL
+
+
+def _fill_chunk(part: np.ndarray, bound: float, seed: tuple[int, ...], c: int) -> None:
+    """Chunk ``c`` (2^20 values, or fewer at the end) of a seeded U(−bound, bound) array."""
+    gen = np.random.Generator(np.random.SFC64(np.random.SeedSequence([*seed, c])))
+    gen.random(out=part, dtype=F32)
+    part *= F32(2 * bound)
+    part -= F32(bound)
 
 
 def uniform(shape: tuple[int, ...], bound: float, seed: tuple[int, ...]) -> np.ndarray:
@@ -284,11 +293,7 @@ def uniform(shape: tuple[int, ...], bound: float, seed: tuple[int, ...]) -> np.n
     flat = np.empty(n, F32)
 
     def fill(c: int) -> None:
-        part = flat[c * _RNG_CHUNK:(c + 1) * _RNG_CHUNK]
-        gen = np.random.Generator(np.random.SFC64(np.random.SeedSequence([*seed, c])))
-        gen.random(out=part, dtype=F32)
-        part *= F32(2 * bound)
-        part -= F32(bound)
+        _fill_chunk(flat[c * _RNG_CHUNK:(c + 1) * _RNG_CHUNK], bound, seed, c)
 
     chunks = range(-(-n // _RNG_CHUNK))
     if len(chunks) > 1:
@@ -296,6 +301,51 @@ def uniform(shape: tuple[int, ...], bound: float, seed: tuple[int, ...]) -> np.n
     elif n:
         fill(0)
     return flat.reshape(shape)
+
+
+class StreamedUniform:
+    """A large random dense weight matrix that is never held whole: ``x @ W`` generates W's
+    chunks (the same values :func:`uniform` gives) on the worker threads and multiplies each
+    into a per-thread partial sum while it is in cache. VGG-16's fc1 (102.8 M values, 392 MiB)
+    then costs 4 MiB per thread instead of its full size, and no time faulting in fresh pages."""
+
+    def __init__(self, shape: tuple[int, int], bound: float, seed: tuple[int, ...]):
+        self.shape = shape
+        self.bound = bound
+        self.seed = seed
+
+    def left_multiply(self, x: np.ndarray) -> np.ndarray:
+        """``x @ W`` for a 2-D ``x`` (N × in)."""
+        n_in, units = self.shape
+        total = n_in * units
+        accs: dict[int, np.ndarray] = {}         # one partial sum per thread
+
+        def job(c: int) -> None:
+            acc = accs.get(threading.get_ident())
+            if acc is None:
+                acc = accs[threading.get_ident()] = np.zeros((x.shape[0], units), F32)
+            a, b = c * _RNG_CHUNK, min(total, (c + 1) * _RNG_CHUNK)
+            flat = _scratch(b - a)[:b - a]
+            _fill_chunk(flat, self.bound, self.seed, c)
+            r, col = divmod(a, units)
+            pos = 0
+            if col:                              # the end of a row begun in the last chunk
+                k = min(units - col, b - a)
+                acc[:, col:col + k] += x[:, r:r + 1] * flat[:k]
+                pos, r = k, r + 1
+            full = (b - a - pos) // units
+            if full:
+                acc += x[:, r:r + full] @ flat[pos:pos + full * units].reshape(full, units)
+                pos, r = pos + full * units, r + full
+            if pos < b - a:                      # the start of a row the next chunk ends
+                acc[:, :b - a - pos] += x[:, r:r + 1] * flat[pos:]
+
+        _parallel(job, list(range(-(-total // _RNG_CHUNK))))
+        parts = list(accs.values())
+        out = parts[0]
+        for p in parts[1:]:
+            out += p
+        return out
 
 
 class RandomWeights:
@@ -306,8 +356,9 @@ class RandomWeights:
 
     description = "random (Kaiming-uniform)"
 
-    def __init__(self, seed: int = 0):
+    def __init__(self, seed: int = 0, stream: bool = True):
         self.seed = seed
+        self.stream = stream            # large dense weights as StreamedUniform
 
     def get(self, rec: LayerRecord, spec: ParamSpec, keyno: int) -> np.ndarray:
         inline = _inline(rec, spec)
@@ -317,7 +368,11 @@ class RandomWeights:
             return np.ones(spec.shape, F32)
         if spec.init == "zeros":
             return np.zeros(spec.shape, F32)
-        return uniform(spec.shape, 1.0 / math.sqrt(spec.fan_in), (self.seed, rec.index, keyno))
+        bound = 1.0 / math.sqrt(spec.fan_in)
+        if self.stream and rec.type == "dense" and spec.key == "weight" and \
+                _size(spec.shape) >= STREAM_MIN_VALUES:
+            return StreamedUniform(spec.shape, bound, (self.seed, rec.index, keyno))  # type: ignore
+        return uniform(spec.shape, bound, (self.seed, rec.index, keyno))
 
     def check(self, a: Analysis) -> list[str]:
         return []
@@ -1054,8 +1109,9 @@ def _flatten(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
 def _dense(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
     x = xs[0]
     w = ctx.params["weight"]
-    out = matmul(np.ascontiguousarray(x).reshape(-1, x.shape[-1]), w).reshape(
-        x.shape[:-1] + (w.shape[1],))
+    x2 = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
+    y = w.left_multiply(x2) if isinstance(w, StreamedUniform) else matmul(x2, w)
+    out = y.reshape(x.shape[:-1] + (w.shape[1],))
     if "bias" in ctx.params:
         out += ctx.params["bias"]
     act, alpha = _act(ctx)
@@ -1200,16 +1256,32 @@ class MemoryEstimate:
     weights: int            # the largest layer's parameter bytes
 
 
-def estimate_memory(a: Analysis, batch: int | None = None) -> MemoryEstimate:
+def _weight_bytes(rec: LayerRecord, batch: int, streamed: bool) -> int:
+    """Bytes a layer's parameters take while it runs (a streamed random dense matrix: one
+    chunk and one partial sum per worker)."""
+    total = 0
+    for spec in param_specs(rec):
+        n = _size(spec.shape)
+        if streamed and rec.type == "dense" and spec.key == "weight" and \
+                n >= STREAM_MIN_VALUES and getattr(rec.layer, "weights", None) is None:
+            total += WORKERS * (_RNG_CHUNK + batch * spec.shape[1]) * 4
+        else:
+            total += n * 4
+    return total
+
+
+def estimate_memory(a: Analysis, batch: int | None = None, streamed: bool = False
+                    ) -> MemoryEstimate:
     """Peak bytes of a run: the live activations (freed after their last use) + the current
-    layer's output, weights and scratch, + a fixed interpreter overhead."""
+    layer's output, weights and scratch, + a fixed interpreter overhead. ``streamed``: random
+    weights, whose large dense matrices are never held whole (:class:`StreamedUniform`)."""
     batch = batch or a.batch
     last = _last_uses(a)
     size = [_size(a.input)] + [_size(r.output) for r in a.layers]
     live = size[0] * 4 * batch * 2          # the input (and its float32 copy)
     peak, at, wmax = 0, None, 0
     for rec in a.layers:
-        wbytes = rec.params * 4
+        wbytes = _weight_bytes(rec, batch, streamed)
         wmax = max(wmax, wbytes)
         now = live + size[rec.index] * 4 * batch + wbytes + _workspace(rec, batch)
         if now > peak:
@@ -1236,10 +1308,11 @@ def available_memory() -> int | None:
         return None
 
 
-def check_memory(a: Analysis, limit: int | None, batch: int | None = None) -> MemoryEstimate:
+def check_memory(a: Analysis, limit: int | None, batch: int | None = None,
+                 streamed: bool = False) -> MemoryEstimate:
     """Refuse (CnnCalcError) a run whose estimated peak exceeds ``limit`` bytes."""
     from .report import mib
-    est = estimate_memory(a, batch)
+    est = estimate_memory(a, batch, streamed)
     if limit is not None and est.peak > limit:
         where = f" at layer {est.at.index} '{est.at.path}'" if est.at is not None else ""
         bigger = f"--input smaller than {fmt_shape(a.input)}" if len(a.input) == 3 \
@@ -1428,8 +1501,8 @@ def execute(a: Analysis, setup: RunSetup,
             ) -> tuple[RunResult, dict[str, Any]]:
     """Check memory, build the input and weights, run, and write the requested files.
     Returns the result and facts for the report (input, weights, files written)."""
-    est = check_memory(a, setup.max_memory)
     weights = NpzWeights(setup.weights) if setup.weights else RandomWeights(setup.seed)
+    est = check_memory(a, setup.max_memory, streamed=isinstance(weights, RandomWeights))
     if setup.image is not None:
         x = np.broadcast_to(setup.image, (a.batch,) + setup.image.shape)
         source = setup.image_name or "image"

@@ -812,12 +812,37 @@ def test_random_weights_are_kaiming_uniform_and_reproducible():
     assert not np.array_equal(big[0], big[1])
 
 
+@pytest.mark.parametrize("shape, batch", [((3000, 700), 2), ((5, 1 << 20), 1), ((4096, 256), 3)])
+def test_streamed_dense_weights_equal_the_whole_matrix(shape, batch, threads):
+    """x @ W with W generated chunk by chunk (rows cut across chunks included) is x @ W with
+    the whole matrix from the same seed."""
+    x = inputs((shape[0],), batch=batch)
+    got = fw.StreamedUniform(shape, 0.05, (3, 4)).left_multiply(x)
+    want = x.astype(np.float64) @ fw.uniform(shape, 0.05, (3, 4))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_large_random_dense_layers_are_streamed(monkeypatch):
+    monkeypatch.setattr(fw, "STREAM_MIN_VALUES", 1000)
+    a = analyse("- flatten\n- dense: {units: 700, name: fc, activation: relu}\n- dense: 3",
+                "10x10x30")
+    rec = a.layers[1]
+    assert isinstance(fw.RandomWeights(1).get(rec, fw.param_specs(rec)[0], 0),
+                      fw.StreamedUniform)
+    x = inputs((10, 10, 30))
+    np.testing.assert_allclose(fw.run(a, x, fw.RandomWeights(1)).output,
+                               fw.run(a, x, fw.RandomWeights(1, stream=False)).output,
+                               rtol=1e-4, atol=1e-6)
+
+
 def test_memory_estimate_counts_weights_activations_and_scratch():
     a = cnncalc.analyse(cnncalc.load("vgg16"))
     est = fw.estimate_memory(a)
     assert est.weights == 102_764_544 * 4           # fc1, the largest layer
     assert est.at.name == "fc1"
     assert est.weights + fw.OVERHEAD_BYTES < est.peak < 2 * 2 ** 30
+    streamed = fw.estimate_memory(a, streamed=True)    # random weights: fc1 never held whole
+    assert streamed.peak < 200 * 2 ** 20 and streamed.at.name == "block1_conv2"
     big = fw.estimate_memory(cnncalc.analyse(cnncalc.load("vgg16"), batch=64))
     assert big.peak > est.peak + 63 * 224 * 224 * 64 * 4 * 2
     with pytest.raises(CnnCalcError, match=r"--run would need about .* more than the limit of "

@@ -364,9 +364,9 @@ def test_grid_enlarges_small_maps_and_caps_their_number():
 # --- memory --------------------------------------------------------------------------------------
 
 def test_max_memory_refuses_with_a_helpful_message(cli):
-    res = cli("vgg16", "--run", "--max-memory", "200M")
-    assert_clean_error(res, "--run would need about", "at layer 20 'fc1'",
-                       "more than the limit of 200.0 MiB (--max-memory); try --input smaller "
+    res = cli("vgg16", "--run", "--max-memory", "100M")
+    assert_clean_error(res, "--run would need about", "at layer 2 'block1_conv2'",
+                       "more than the limit of 100.0 MiB (--max-memory); try --input smaller "
                        "than 224x224x3")
     res = cli("vgg16", "--run", "--batch", "64", "--max-memory", "1G")
     assert_clean_error(res, "or a smaller --batch than 64")
