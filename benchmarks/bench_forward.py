@@ -126,7 +126,7 @@ class Preloaded:
 
     def __init__(self, a, seed: int = 0):
         from cnncalc import forward as fw
-        gen = fw.RandomWeights(seed)
+        gen = fw.RandomWeights(seed, stream=False)
         self.arrays = {(rec.index, s.key): gen.get(rec, s, k) for rec in a.layers
                        for k, s in enumerate(fw.param_specs(rec))}
 
