@@ -141,7 +141,7 @@ def main() -> None:
 @click.option("--run", "-r", "run_", is_flag=True,
               help="Run a NumPy forward pass and check every layer's shape (exit 1 if one "
                    "differs). The options below imply it.")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the random input and the random (Kaiming-uniform) weights.")
 @click.option("--image", metavar="PATH",
               help="Input image: PNG/JPEG/... resized to the input (or --input auto), or a .npy "
@@ -183,6 +183,8 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: str | None, batch: int
     auto = input_ is not None and input_.strip().lower() == "auto"
     if auto and image is None:
         raise CnnCalcError("--input auto takes the input size from --image; give --image PATH")
+    if maps_layers is not None and save_maps is None:
+        raise CnnCalcError("--maps-layers chooses the layers for --save-maps; give --save-maps DIR")
     shape = parse_shape(input_, "--input") if input_ and not auto else None
     model = load(spec, shape)
     picture = None

@@ -1546,6 +1546,7 @@ def execute(a: Analysis, setup: RunSetup,
             raise CnnCalcError(f"cannot write --save-output {setup.save_output}: "
                                f"{e.strerror or e}") from None
         facts["output_file"] = setup.save_output
+        facts["output_shape"] = tuple(out.shape)
     return result, facts
 
 

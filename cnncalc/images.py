@@ -223,6 +223,8 @@ class MapWriter:
 
     def __init__(self, directory: str, only: set[int] | None = None):
         self.dir = Path(directory)
+        if self.dir.exists() and not self.dir.is_dir():
+            raise CnnCalcError(f"--save-maps {directory} is a file, not a directory")
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:

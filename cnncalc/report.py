@@ -425,6 +425,6 @@ def run_lines(a: Analysis, result, facts: dict[str, Any]) -> list[str]:
         lines.append(f"Wrote {len(facts['files'])} feature-map PNG(s) to {facts['maps_dir']}"
                      + (f" ({skipped} layer(s) with vector outputs skipped)" if skipped else ""))
     if facts.get("output_file"):
-        shape = result.layers[-1].shape if result.layers else ()
+        shape = facts.get("output_shape", ())
         lines.append(f"Wrote the output ({fmt_shape(shape)}) to {facts['output_file']}")
     return lines

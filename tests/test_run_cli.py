@@ -379,6 +379,22 @@ def test_save_output_errors(cli, tmp_path):
     assert_clean_error(res, "cannot write --save-output")
 
 
+def test_option_errors(cli, tmp_path):
+    assert_clean_error(cli("lenet5", "--run", "--seed", "-1"), "'--seed': -1 is not in the "
+                                                              "range x>=0")
+    assert_clean_error(cli("lenet5", "--maps-layers", "C1"),
+                       "--maps-layers chooses the layers for --save-maps; give --save-maps DIR")
+    (tmp_path / "f").write_text("")
+    assert_clean_error(cli("lenet5", "--save-maps", str(tmp_path / "f")),
+                       "is a file, not a directory")
+
+
+def test_batch_output_file_keeps_the_batch(cli, tmp_path):
+    res = cli("lenet5", "--run", "--batch", "2", "--save-output", str(tmp_path / "o.npy"))
+    assert f"Wrote the output (2x10) to {tmp_path / 'o.npy'}" in res.out
+    assert np.load(tmp_path / "o.npy").shape == (2, 10)
+
+
 # --- a terminal ----------------------------------------------------------------------------------
 
 def _on_pty(args: list[str]) -> tuple[int, str]:
