@@ -1160,8 +1160,10 @@ def _upsample(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
     x = xs[0]
     n, h, w, c = x.shape
     sh, sw = ctx.rec.layer.scale
+    if (sh, sw) == (1, 1):
+        return x
     big = np.broadcast_to(x[:, :, None, :, None, :], (n, h, sh, w, sw, c))
-    return big.reshape(n, h * sh, w * sw, c)
+    return big.reshape(n, h * sh, w * sw, c)      # a copy: the broadcast view is read-only
 
 
 @op("crop")

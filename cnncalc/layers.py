@@ -474,6 +474,12 @@ class Pool(Layer):
                 if 2 * pad > self.size[axis]:
                     raise ParamError(f"ceil_mode needs padding <= size/2 (PyTorch's rule), "
                                      f"got padding {pad} for size {self.size[axis]}")
+        if not isinstance(self.padding, str):
+            for axis in range(2):   # found by --run: such windows pool nothing but padding
+                pad = max(self.padding[2 * axis:2 * axis + 2])
+                if pad >= self.size[axis]:
+                    raise ParamError(f"padding {pad} must be smaller than the window size "
+                                     f"{self.size[axis]}: some windows would see only padding")
 
     def analyse(self, inputs, fields):
         h, w, c = self.spatial(inputs[0])

@@ -933,3 +933,65 @@ def test_npz_keys_by_path_or_unique_name(tmp_path):
     p2 = {k.replace("one.fc", "fc"): v for k, v in p.items()}      # ambiguous: not accepted
     with pytest.raises(CnnCalcError, match="missing array 'one.fc.weight'"):
         fw.NpzWeights(_npz(tmp_path, **p2)).check(a)
+
+
+# --- property: whatever the analysis accepts, the engine agrees with ----------------------------
+
+from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+PAD = st.one_of(st.integers(0, 2), st.sampled_from(["same", "valid", "full"]),
+                st.lists(st.integers(0, 2), min_size=4, max_size=4))
+SMALL = st.integers(1, 3)
+LAYERS = st.one_of(
+    st.builds(lambda f, k, s, p, d, g: {"conv": {"filters": 2 * f, "kernel": k, "stride": s,
+                                                 "padding": p, "dilation": d, "groups": g}},
+              SMALL, SMALL, SMALL, PAD, st.integers(1, 2), st.sampled_from([1, 2])),
+    st.builds(lambda k, s, p, m: {"depthwise_conv": {"kernel": k, "stride": s, "padding": p,
+                                                     "depth_multiplier": m}},
+              SMALL, SMALL, PAD, st.integers(1, 2)),
+    st.builds(lambda f, k, s: {"separable_conv": {"filters": f, "kernel": k, "stride": s,
+                                                  "padding": "same"}}, SMALL, SMALL, SMALL),
+    st.builds(lambda f, k, s, p, op: {"conv_transpose": {"filters": f, "kernel": k, "stride": s,
+                                                         "padding": p,
+                                                         "output_padding": min(op, s - 1)}},
+              SMALL, SMALL, SMALL, st.integers(0, 1), st.integers(0, 1)),
+    st.builds(lambda t, k, s, p, c: {t: {"size": k, "stride": s, "padding": p,
+                                         "ceil_mode": c}},
+              st.sampled_from(["maxpool", "avgpool"]), SMALL, SMALL, st.integers(0, 1),
+              st.booleans()),
+    st.builds(lambda o: {"adaptive_avgpool": o}, SMALL),
+    st.builds(lambda s: {"upsample": s}, st.integers(1, 2)),
+    st.builds(lambda p: {"pad": p}, st.lists(st.integers(0, 2), min_size=4, max_size=4)),
+    st.builds(lambda c: {"crop": c}, st.lists(st.integers(0, 1), min_size=4, max_size=4)),
+    st.sampled_from(["batchnorm", "relu", "gelu", "lrn", "identity", {"dropout": 0.3}]),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(LAYERS, min_size=1, max_size=5), st.integers(5, 12), st.integers(5, 12),
+       st.sampled_from([2, 4]), st.booleans())
+def test_any_spec_the_analysis_accepts_runs_with_the_same_shapes(layers, h, w, c, head):
+    import yaml
+    if head:
+        layers = layers + ["flatten", {"dense": 3}]
+    text = yaml.safe_dump({"input": [h, w, c], "layers": layers})
+    try:
+        a = cnncalc.analyse(cnncalc.loads(text))
+    except CnnCalcError:
+        assume(False)
+        return
+    res = fw.run(a, inputs((h, w, c), batch=2), fw.RandomWeights(0))
+    assert res.failure is None, (text, res.failure)
+    assert res.verified, (text, [(lr.path, lr.shape) for lr in res.mismatches()])
+    assert np.isfinite(res.output).all(), text
+
+
+def test_a_pool_window_of_only_padding_is_rejected():
+    """Found by the property test above: maxpool {size: 1, padding: 1} has windows that see
+    only padding (their max is −inf, and NaN follows); the analysis now refuses it."""
+    with pytest.raises(CnnCalcError, match="padding 1 must be smaller than the window size 1: "
+                                           "some windows would see only padding"):
+        analyse("- maxpool: {size: 1, padding: 1}", "4x4x1")
+    with pytest.raises(CnnCalcError, match="padding 3 must be smaller than the window size 3"):
+        analyse("- avgpool: {size: 3, stride: 1, padding: [0, 3, 0, 0]}", "4x4x1")
