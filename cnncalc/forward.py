@@ -13,18 +13,24 @@ operations produce (the number of window positions in the padded array, the crop
 convolution's full output, ...). Each actual shape is then compared with the computed one.
 
 Convolutions run as large float32 matrix products so that BLAS does the work: the windows of a
-block of output rows are gathered from a zero-padded buffer (im2col, through a strided view, a
-few MiB at a time) and multiplied by the ``(f_h·f_w·C, filters)`` weight matrix in one GEMM, with
-the bias and activation applied to the block while it is in cache. Grouped convolutions are a
-batched GEMM over the groups; depthwise ones (one input channel per group) a multiply-accumulate
-over the ``f_h·f_w`` kernel offsets, vectorised over pixels and channels. Transposed convolutions
-are one GEMM followed by a scatter-add over the kernel offsets (col2im). Pools loop over the
-kernel offsets only. No Python loop runs over pixels or channels.
+block of output rows are gathered from a zero-padded buffer (im2col, through a strided view, about
+a MiB at a time) and multiplied by the ``(f_h·f_w·C, filters)`` weight matrix in one GEMM, with the
+bias and activation applied to the block while it is in cache. 3×3 stride-1 convolutions of enough
+channels use Winograd F(2×2, 3×3) instead (16 GEMMs on transformed tiles, 2.25× fewer
+multiplications). Grouped convolutions are a batched GEMM over the groups; depthwise ones (one input
+channel per group) a multiply-accumulate over the ``f_h·f_w`` kernel offsets, vectorised over
+pixels and channels. Transposed convolutions are one GEMM followed by a scatter-add over the kernel
+offsets (col2im). Pools loop over the kernel offsets only. No Python loop runs over pixels or
+channels.
+
+Threads: during a run BLAS is set to one thread and the blocks run on the engine's own worker
+threads (see :class:`_BlasThreads`), as do large products, padding copies and pools (row bands).
 
 Weights (:func:`param_specs` names every array a layer needs, with its shape) come from
 :class:`RandomWeights` (seeded Kaiming-uniform, PyTorch's default initialisation, generated per
-layer and dropped after it), :class:`NpzWeights` (``--weights FILE.npz``) and the fixed kernels a
-spec may carry (``conv: {weights: ...}``).
+layer and dropped after it; large dense matrices are streamed, :class:`StreamedUniform`),
+:class:`NpzWeights` (``--weights FILE.npz``) and the fixed kernels a spec may carry
+(``conv: {weights: ...}``).
 
 Only this module (and :mod:`cnncalc.images`) imports NumPy.
 """
@@ -55,7 +61,7 @@ BAND_MIN_BYTES = 1 << 20       # smaller copies and pools are not worth splittin
 WINOGRAD = True                # 3×3 stride-1 convolutions by Winograd F(2×2, 3×3)
 WINOGRAD_MIN_CHANNELS = 16     # below these the im2col GEMM is cheaper than the transforms
 WINOGRAD_MIN_FILTERS = 16
-WINOGRAD_MIN_TILES = 100     # few tiles: the 16 GEMMs are too small to pay for the transforms
+WINOGRAD_MIN_TILES = 100       # few tiles: the 16 GEMMs are too small to pay for the transforms
 WINOGRAD_BLOCK_BYTES = 2 << 20 # transformed tiles per block and worker
 OVERHEAD_BYTES = 96 << 20      # interpreter, NumPy and BLAS themselves, for the memory estimate
 
