@@ -297,6 +297,17 @@ def torch_macs(module, x) -> int:
     return counter.get_total_flops() // 2
 
 
+def assert_matches_torch(rec, m, x) -> None:
+    """The record's output shape (HxWxC), trainable/non-trainable counts and MACs equal those of
+    the torch module ``m`` run on ``x`` (NCHW)."""
+    import torch
+    with torch.no_grad():
+        y = m(x)
+    assert rec.output == (y.shape[2], y.shape[3], y.shape[1])
+    assert (rec.trainable, rec.non_trainable) == torch_counts(m)
+    assert rec.macs == torch_macs(m, x)
+
+
 torch_settings = settings(max_examples=40, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 
@@ -313,11 +324,7 @@ def test_conv_counts_vs_torch(torch, h, w, groups, cpg, fpg, f, s, p, d, bias):
                        "groups": groups, "bias": bias}, [h, w, c])
     m = torch.nn.Conv2d(c, k, f, stride=s, padding=p, dilation=d, groups=groups, bias=bias)
     x = torch.zeros(1, c, h, w)
-    with torch.no_grad():
-        y = m(x)
-    assert rec.output == (y.shape[2], y.shape[3], y.shape[1])
-    assert (rec.trainable, rec.non_trainable) == torch_counts(m)
-    assert rec.macs == torch_macs(m, x)
+    assert_matches_torch(rec, m, x)
 
 
 @torch_settings
@@ -335,11 +342,7 @@ def test_conv_transpose_counts_vs_torch(torch, n, groups, cpg, fpg, f, s, p, op,
     m = torch.nn.ConvTranspose2d(c, k, f, stride=s, padding=p, output_padding=op,
                                  groups=groups, bias=bias)
     x = torch.zeros(1, c, n, n)
-    with torch.no_grad():
-        y = m(x)
-    assert rec.output == (y.shape[2], y.shape[3], y.shape[1])
-    assert (rec.trainable, rec.non_trainable) == torch_counts(m)
-    assert rec.macs == torch_macs(m, x)
+    assert_matches_torch(rec, m, x)
 
 
 @torch_settings
@@ -351,11 +354,7 @@ def test_depthwise_counts_vs_torch(torch, n, c, mult, f, s, bias):
                                  "bias": bias}, [n, n, c])
     m = torch.nn.Conv2d(c, c * mult, f, stride=s, groups=c, bias=bias)
     x = torch.zeros(1, c, n, n)
-    with torch.no_grad():
-        y = m(x)
-    assert rec.output == (y.shape[2], y.shape[3], y.shape[1])
-    assert (rec.trainable, rec.non_trainable) == torch_counts(m)
-    assert rec.macs == torch_macs(m, x)
+    assert_matches_torch(rec, m, x)
 
 
 @torch_settings
@@ -368,11 +367,7 @@ def test_separable_counts_vs_torch(torch, n, c, mult, k, f, bias):
     m = torch.nn.Sequential(torch.nn.Conv2d(c, c * mult, f, groups=c, bias=False),
                             torch.nn.Conv2d(c * mult, k, 1, bias=bias))
     x = torch.zeros(1, c, n, n)
-    with torch.no_grad():
-        y = m(x)
-    assert rec.output == (y.shape[2], y.shape[3], y.shape[1])
-    assert (rec.trainable, rec.non_trainable) == torch_counts(m)
-    assert rec.macs == torch_macs(m, x)
+    assert_matches_torch(rec, m, x)
 
 
 @torch_settings
