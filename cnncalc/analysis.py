@@ -236,24 +236,17 @@ class _Walker:
 
     # -- leaves --
     def leaf(self, layer: Layer, type_: str, inputs: list[int], path: str, depth: int,
-             line: int | None, extra: list[int] | None = None) -> int:
-        if extra is not None:   # `to:`-style references, already resolved by seq()
-            inputs = inputs + extra
-        for ref_param in layer.refs if extra is None else ():
-            ref = getattr(layer, ref_param)
-            if ref is not None:
-                node = self._scope_ref(ref)
-                if node is None:
-                    raise self.error(f"{ref_param}: refers to an unknown or later layer "
-                                     f"'{ref}'", line, path, type_)
-                inputs = inputs + [node]
-        n_main = len(inputs) - sum(getattr(layer, p) is not None for p in layer.refs)
+             line: int | None, extra: list[int] | tuple[()] = ()) -> int:
+        """Analyse one leaf. ``inputs`` are its data inputs, ``extra`` the nodes its `to:`-style
+        parameters refer to (resolved by :meth:`seq`), appended after them."""
+        n_main = len(inputs)
         if layer.merges and n_main < 2:
             raise self.error(f"{type_} needs two or more inputs: give 'from: [a, b]'", line,
                              path, type_)
         if not layer.merges and n_main != 1:
             raise self.error(f"{type_} takes one input, but 'from' names {n_main}", line, path,
                              type_)
+        inputs = inputs + list(extra)
         in_shapes = [self.shapes[i] for i in inputs]
         fields = [self.field(i) for i in inputs]
         try:
@@ -284,16 +277,6 @@ class _Walker:
         self.rows.append(rec)
         self.shapes.append(res.output)
         return index
-
-    def _scope_ref(self, ref: str | int) -> int | None:
-        """`to:`-style references: by path suffix match over the layers so far."""
-        for rec in reversed(self.records):
-            if rec.name == ref or rec.path == ref:
-                return rec.index
-        for g in reversed(self.rows):
-            if isinstance(g, Group) and (g.name == ref or g.path == ref) and g.last:
-                return g.last
-        return None
 
     def synthetic(self, type_: str, path: str, depth: int, x: int, line: int | None,
                   **params: Any) -> int:
