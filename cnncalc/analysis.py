@@ -219,6 +219,8 @@ class _Walker:
                 found.append(outputs[ref])
                 continue
             node = scope.find(ref)
+            if node is None and ref == "input":     # the network input, as JSON's `from` names it
+                node = 0
             if node is None:
                 ahead = scope.later(ref)
                 if ref == item.name:

@@ -1061,3 +1061,23 @@ def test_blocks_that_expand_to_no_layers_are_limited_too(cli, tmp_path):
     lines += ["layers: [relu, block: b6]"]
     run_error(cli, tmp_path, "\n".join(lines) + "\n", "layer 2 (block b6)",
               "more than 100,000 blocks, repeats, residuals and parallels")
+
+
+def test_from_input_names_the_network_input_unless_a_layer_is_called_input():
+    a = analyse("""
+        input: 8x8x3
+        layers:
+          - conv: {filters: 3, kernel: 3, padding: 1}
+          - add: {from: [-1, input]}
+        """)
+    assert a.layers[1].inputs == (1, 0)
+    assert a.layers[1].output == (8, 8, 3)
+    b = analyse("""
+        input: 8x8x3
+        layers:
+          - conv: {filters: 3, kernel: 1, name: input}
+          - conv: {filters: 3, kernel: 1}
+          - add: {from: [-1, input]}
+        """)
+    assert b.layers[2].inputs == (2, 1)     # the layer named `input` wins
+
