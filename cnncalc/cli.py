@@ -25,8 +25,9 @@ def _ints(text: str, what: str, sizes: tuple[int, ...]) -> list[int]:
     try:
         vals = [int(p) for p in parts]
     except ValueError:
-        raise CnnCalcError(f"{what} must be " + " or ".join(
-            {1: "N", 2: "HxW", 4: "T,B,L,R"}[n] for n in sizes) + f", got {text!r}") from None
+        forms = {1: "N", 2: "HxW", 3: "HxWxC", 4: "T,B,L,R"}
+        raise CnnCalcError(f"{what} must be " + " or ".join(forms[n] for n in sizes)
+                           + f", got {text!r}") from None
     if len(vals) not in sizes:
         raise CnnCalcError(f"{what} must have {' or '.join(map(str, sizes))} numbers, "
                            f"got {text!r}")
@@ -38,6 +39,15 @@ def pair_opt(text: str | None, what: str) -> Any:
         return None
     vals = _ints(text, what, (1, 2))
     return vals[0] if len(vals) == 1 else vals
+
+
+def _kernel_opt(text: str) -> tuple[Any, int | None]:
+    """--kernel F, HxW or HxWxC (a quiz's "3x3x3 kernels": the depth is checked against the
+    input channels, not used) → (kernel, depth or None)."""
+    vals = _ints(text, "--kernel", (1, 2, 3))
+    if len(vals) == 3:
+        return vals[:2], vals[2]
+    return (vals[0] if len(vals) == 1 else vals), None
 
 
 def padding_opt(text: str | None) -> Any:
@@ -362,7 +372,8 @@ def _common(f):
 @click.argument("input_", metavar="INPUT")
 @click.option("--filters", "-k", "filters", type=int, required=True,
               help="Number of filters = output feature maps.")
-@click.option("--kernel", "-f", "kernel", required=True, metavar="F|HxW", help="Kernel size.")
+@click.option("--kernel", "-f", "kernel", required=True, metavar="F|HxW|HxWxC",
+              help="Kernel size; a quiz's 3x3x3 (with the depth) is accepted and checked.")
 @click.option("--dilation", "-d", metavar="D|HxW", help="Dilation (default 1).")
 @click.option("--groups", "-g", type=int, help="Groups (default 1; = channels for depthwise).")
 @click.option("--no-bias", is_flag=True, help="No bias terms.")
@@ -379,17 +390,26 @@ def conv_cmd(input_: str, filters: int, kernel: str, dilation: str | None, group
     \b
     Examples:
       cnncalc conv 128x128x3 --filters 32 --kernel 3
+      cnncalc conv 128x128x3 --filters 32 --kernel 3x3x3 --explain
       cnncalc conv 128x128x3 -k 32 -f 3 --padding 1 --expect 128x128x32
       cnncalc conv 128x128x3 -k 32 -f 3 --expect-params 864 --explain
       cnncalc conv 224x224x3 -k 64 -f 3 -p same -q | cnncalc pool - --size 2 -q
     """
+    size, depth = _kernel_opt(kernel)
     rec, _ = _quick("conv", input_, {
-        "filters": filters, "kernel": pair_opt(kernel, "--kernel"),
+        "filters": filters, "kernel": size,
         "stride": pair_opt(stride, "--stride"), "padding": padding_opt(padding),
         "dilation": pair_opt(dilation, "--dilation"), "groups": groups,
         "bias": False if no_bias else None}, strict)
     from .layers import fmt_shape
     lay = rec.layer
+    seen = rec.input_shapes[0][2] // lay.groups
+    if depth is not None and depth != seen:
+        raise CnnCalcError(
+            f"--kernel {kernel}: a filter's depth must equal the {seen} input channels "
+            + ("of its group " if lay.groups > 1 else "") + f"(each filter spans all of them), "
+            f"not {depth}; give --kernel {lay.kernel[0]}x{lay.kernel[1]} or "
+            f"{lay.kernel[0]}x{lay.kernel[1]}x{seen}")
     desc = (f"{fmt_shape(rec.input_shapes[0])} → conv {lay.kernel[0]}x{lay.kernel[1]}, "
             f"{lay.filters} filters, stride {_pp(lay.stride)}, padding "
             f"{_pad_text(lay.padding)}"

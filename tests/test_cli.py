@@ -555,3 +555,15 @@ def test_explain_says_whether_input_rows_are_lost(cli, args, tail):
     # regression: --explain called every unreached row an "input row", also when it is padding
     res = cli("conv", *args, "-k", "1", "--explain")
     assert res.code == 0 and tail in res.out and "the last" in res.out
+
+
+def test_conv_kernel_with_depth_is_checked_against_the_input_channels(cli):
+    """A quiz says "32 kernels of 3x3x3" for a 128x128x3 image: the depth is the input's."""
+    assert cli("conv", "128x128x3", "--filters", "32", "--kernel", "3x3x3", "-q").out \
+        == "126x126x32\n"
+    res = cli("conv", "128x128x3", "--filters", "32", "--kernel", "3x3x32")
+    assert_clean_error(res, "--kernel 3x3x32", "must equal the 3 input channels", "not 32")
+    # grouped: each filter sees C/groups channels
+    assert cli("conv", "8x8x4", "-k", "4", "--kernel", "3x3x2", "--groups", "2", "-q").code == 0
+    assert_clean_error(cli("conv", "8x8x3", "-k", "2", "--kernel", "abc"),
+                       "--kernel must be N or HxW or HxWxC")
