@@ -37,21 +37,13 @@ import sys
 import time
 from pathlib import Path
 
+from torch_vgg16 import TORCH_VGG16  # sibling module: the script's folder is on sys.path
+
 HERE = Path(__file__).resolve().parent
 OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
-TORCH_VGG16_SCRIPT = r"""
-import torch, torch.nn as nn
-def block(cin, cout, n):
-    layers = []
-    for i in range(n):
-        layers += [nn.Conv2d(cin if i == 0 else cout, cout, 3, padding=1), nn.ReLU(inplace=True)]
-    return layers + [nn.MaxPool2d(2, 2)]
-model = nn.Sequential(*block(3, 64, 2), *block(64, 128, 2), *block(128, 256, 3),
-                      *block(256, 512, 3), *block(512, 512, 3), nn.Flatten(),
-                      nn.Linear(512 * 7 * 7, 4096), nn.ReLU(True), nn.Dropout(),
-                      nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(), nn.Linear(4096, 1000),
-                      nn.Softmax(dim=1)).eval()
+TORCH_VGG16_SCRIPT = TORCH_VGG16 + r"""
+model = nn.Sequential(model, nn.Softmax(dim=1)).eval()
 torch.manual_seed(0)
 with torch.inference_mode():
     y = model(torch.rand(1, 3, 224, 224))
@@ -93,27 +85,25 @@ def best_and_median(times: list[float]) -> dict:
 
 
 def gemm_rate(n: int = 2048, repeat: int = 5) -> dict:
+    """Single-precision n×n GEMM rate (best of ``repeat`` after a warm-up), NumPy and torch."""
     import numpy as np
     rng = np.random.default_rng(0)
     a = rng.random((n, n), dtype=np.float32)
     b = rng.random((n, n), dtype=np.float32)
-    a @ b
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - t)
-    out = {"numpy_gflops": 2 * n ** 3 / min(times) / 1e9}
-    try:
-        import torch
-        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-        ta @ tb
+
+    def gflops(x, y) -> float:
+        x @ y
         times = []
         for _ in range(repeat):
             t = time.perf_counter()
-            ta @ tb
+            x @ y
             times.append(time.perf_counter() - t)
-        out["torch_gflops"] = 2 * n ** 3 / min(times) / 1e9
+        return 2 * n ** 3 / min(times) / 1e9
+
+    out = {"numpy_gflops": gflops(a, b)}
+    try:
+        import torch
+        out["torch_gflops"] = gflops(torch.from_numpy(a), torch.from_numpy(b))
     except ImportError:
         pass
     return out

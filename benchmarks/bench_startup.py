@@ -30,20 +30,12 @@ import time
 from datetime import date
 from pathlib import Path
 
+from torch_vgg16 import TORCH_VGG16  # sibling module: the script's folder is on sys.path
+
 HERE = Path(__file__).resolve().parent
 
-TORCHINFO_VGG16 = r"""
-import torch, torch.nn as nn, torchinfo
-def block(cin, cout, n):
-    layers = []
-    for i in range(n):
-        layers += [nn.Conv2d(cin if i == 0 else cout, cout, 3, padding=1), nn.ReLU(inplace=True)]
-    return layers + [nn.MaxPool2d(2, 2)]
-features = nn.Sequential(*block(3, 64, 2), *block(64, 128, 2), *block(128, 256, 3),
-                         *block(256, 512, 3), *block(512, 512, 3))
-model = nn.Sequential(features, nn.Flatten(),
-                      nn.Linear(512 * 7 * 7, 4096), nn.ReLU(True), nn.Dropout(),
-                      nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(), nn.Linear(4096, 1000))
+TORCHINFO_VGG16 = TORCH_VGG16 + r"""
+import torchinfo
 stats = torchinfo.summary(model, input_size=(1, 3, 224, 224), verbose=1)
 assert stats.total_params == 138357544, stats.total_params
 """
