@@ -7,6 +7,7 @@ Node ids: 0 is the network input, ``i >= 1`` is the i-th leaf layer in execution
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,10 +57,7 @@ class LayerRecord:
 
     @property
     def size(self) -> int:
-        n = 1
-        for d in self.output:
-            n *= d
-        return n
+        return math.prod(self.output)
 
 
 @dataclass(slots=True)

@@ -267,10 +267,6 @@ def param_specs(rec: LayerRecord) -> list[ParamSpec]:
     return []
 
 
-def _size(shape: tuple[int, ...]) -> int:
-    return math.prod(shape)
-
-
 _POOL: ThreadPoolExecutor | None = None
 _RNG_CHUNK = 1 << 20
 STREAM_MIN_VALUES = 8 << 20    # random dense weights from this size on are never held whole
@@ -295,7 +291,7 @@ def uniform(shape: tuple[int, ...], bound: float, seed: tuple[int, ...]) -> np.n
     """U(−bound, bound) float32, reproducible from ``seed`` whatever the number of threads:
     the array is filled in chunks of 2^20 values, each from its own seeded SFC64 stream, in
     parallel (NumPy's generators release the GIL)."""
-    n = _size(shape)
+    n = math.prod(shape)
     flat = np.empty(n, F32)
 
     def fill(c: int) -> None:
@@ -376,7 +372,7 @@ class RandomWeights:
             return np.zeros(spec.shape, F32)
         bound = 1.0 / math.sqrt(spec.fan_in)
         if self.stream and rec.type == "dense" and spec.key == "weight" and \
-                _size(spec.shape) >= STREAM_MIN_VALUES:
+                math.prod(spec.shape) >= STREAM_MIN_VALUES:
             return StreamedUniform(spec.shape, bound, (self.seed, rec.index, keyno))  # type: ignore
         return uniform(spec.shape, bound, (self.seed, rec.index, keyno))
 
@@ -1238,22 +1234,22 @@ def _workspace(rec: LayerRecord, batch: int) -> int:
         if rec.type in ("depthwise_conv", "separable_conv") or (
                 rec.type == "conv" and rec.layer.groups > 1 and c == rec.layer.groups):
             mult = getattr(rec.layer, "depth_multiplier", rec.output[-1] // c)
-            return padded * mult + 2 * _size(rec.output) * per * max(1, mult)
+            return padded * mult + 2 * math.prod(rec.output) * per * max(1, mult)
         if rec.type == "conv":
             kh, kw = rec.layer.kernel
             row = win.out_w * kh * kw * c * 4
             im2col = max(min(CHUNK_BYTES, row * win.out_h * batch), row)
-            extra = _size(rec.output) * per if rec.layer.groups > 1 else 0
+            extra = math.prod(rec.output) * per if rec.layer.groups > 1 else 0
             return padded + im2col + extra
         return padded
     if rec.type == "conv_transpose":
         h, w, c = ins
         kh, kw = rec.layer.kernel
-        return (h * w * kh * kw * rec.output[-1] + _size(rec.output) * 2) * per
+        return (h * w * kh * kw * rec.output[-1] + math.prod(rec.output) * 2) * per
     if rec.type in ("lrn", "pad", "multiply", "gelu", "silu", "hardswish", "selu", "elu",
                     "softplus", "sigmoid", "hardsigmoid", "adaptive_avgpool",
                     "adaptive_maxpool"):
-        return 3 * _size(ins) * per
+        return 3 * math.prod(ins) * per
     return 0
 
 
@@ -1269,7 +1265,7 @@ def _weight_bytes(rec: LayerRecord, batch: int, streamed: bool) -> int:
     chunk and one partial sum per worker)."""
     total = 0
     for spec in param_specs(rec):
-        n = _size(spec.shape)
+        n = math.prod(spec.shape)
         if streamed and rec.type == "dense" and spec.key == "weight" and \
                 n >= STREAM_MIN_VALUES and getattr(rec.layer, "weights", None) is None:
             total += WORKERS * (_RNG_CHUNK + batch * spec.shape[1]) * 4
@@ -1285,7 +1281,7 @@ def estimate_memory(a: Analysis, batch: int | None = None, streamed: bool = Fals
     weights, whose large dense matrices are never held whole (:class:`StreamedUniform`)."""
     batch = batch or a.batch
     last = _last_uses(a)
-    size = [_size(a.input)] + [_size(r.output) for r in a.layers]
+    size = [math.prod(a.input)] + [math.prod(r.output) for r in a.layers]
     live = size[0] * 4 * batch * 2          # the input (and its float32 copy)
     peak, at, wmax = 0, None, 0
     for rec in a.layers:

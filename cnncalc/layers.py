@@ -11,6 +11,7 @@ a class with ``@register``, never editing the parser.
 from __future__ import annotations
 
 import difflib
+import math
 from fractions import Fraction
 from typing import Any, Callable, ClassVar, NamedTuple
 
@@ -551,9 +552,7 @@ class AdaptiveMaxPool(AdaptivePool):
 class Flatten(Layer):
     def analyse(self, inputs, fields):
         shape = inputs[0]
-        n = 1
-        for d in shape:
-            n *= d
+        n = math.prod(shape)
         field = whole_field(fields[0], shape[0], shape[1]) if len(shape) == 3 else None
         return Result((n,), field=field)
 
@@ -569,9 +568,7 @@ class Dense(Layer):
     def analyse(self, inputs, fields):
         shape = inputs[0]
         n_in = shape[-1]
-        positions = 1
-        for d in shape[:-1]:
-            positions *= d
+        positions = math.prod(shape[:-1])
         notes = ()
         if positions > 1:
             notes = (f"dense applies to the last axis of {fmt_shape(shape)} (Keras-style); "
