@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import CnnCalcError
-from .layers import REGISTRY, Layer, ParamError, fmt_shape, suggest
+from .layers import REGISTRY, Layer, ParamError, counts, fmt_shape, suggest
 from .shapes import IDENTITY_FIELD, Field, ShapeError, merge_fields
 from .spec import Composite, Leaf, Model, Seq, Shape
 
@@ -255,6 +255,7 @@ class _Walker:
                 res = layer.analyse(in_shapes, fields, names)  # type: ignore[call-arg]
             else:
                 res = layer.analyse(in_shapes, fields)
+            n = counts(layer.param_specs(in_shapes))
         except (ShapeError, ParamError) as e:
             raise self.error(f"{e} (input {', '.join(fmt_shape(s) for s in in_shapes)})"
                              if not layer.merges else str(e), line, path, type_) from None
@@ -270,8 +271,8 @@ class _Walker:
         else:
             fld = merge_fields(fields)
         rec = LayerRecord(index, path.rsplit(".", 1)[-1], type_, path, depth, tuple(inputs),
-                          tuple(in_shapes), res.output, res.weights, res.biases,
-                          res.non_trainable, res.macs * self.batch, fld, res.warnings, layer,
+                          tuple(in_shapes), res.output, n.weights, n.biases,
+                          n.non_trainable, res.macs * self.batch, fld, res.warnings, layer,
                           res.geometry, line)
         self.records.append(rec)
         self.rows.append(rec)

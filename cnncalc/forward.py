@@ -52,7 +52,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from .analysis import Analysis, LayerRecord
 from .errors import CnnCalcError
-from .layers import fmt_shape
+from .layers import ParamSpec, fmt_shape
 
 F32 = np.float32
 CHUNK_BYTES = 8 << 20          # im2col block, one multithreaded GEMM at a time: fits in L3
@@ -215,56 +215,10 @@ def _scratch(size: int) -> np.ndarray:
 
 # --- weights -----------------------------------------------------------------------------------
 
-class ParamSpec(NamedTuple):
-    """One array a layer needs: npz key suffix, shape, and how to initialise it by default."""
-    key: str                   # "weight", "bias", "depthwise", "pointwise", "gamma", ...
-    shape: tuple[int, ...]
-    init: str                  # "uniform" (±1/√fan_in), "ones" or "zeros"
-    fan_in: int = 1
-
-
 def param_specs(rec: LayerRecord) -> list[ParamSpec]:
     """The arrays a layer needs, in the ``--weights`` npz layout (HWIO kernels, dense ``(in,
-    units)``). Their sizes add up to the layer's weights + biases + non-trainable values."""
-    lay = rec.layer
-    t = rec.type
-    ins = rec.input_shapes[0]
-    if t in ("conv", "conv_transpose"):
-        kh, kw = lay.kernel
-        cg = ins[-1] // lay.groups
-        fg = lay.filters // lay.groups
-        # PyTorch computes a transposed conv's fan-in from its weight's second axis (C_out/g)
-        fan = kh * kw * (cg if t == "conv" else fg)
-        out = [ParamSpec("weight", (kh, kw, cg, lay.filters), "uniform", fan)]
-        if lay.bias:
-            out.append(ParamSpec("bias", (lay.filters,), "uniform", fan))
-        return out
-    if t == "depthwise_conv":
-        kh, kw = lay.kernel
-        c = ins[-1] * lay.depth_multiplier
-        out = [ParamSpec("weight", (kh, kw, 1, c), "uniform", kh * kw)]
-        if lay.bias:
-            out.append(ParamSpec("bias", (c,), "uniform", kh * kw))
-        return out
-    if t == "separable_conv":
-        kh, kw = lay.kernel
-        mid = ins[-1] * lay.depth_multiplier
-        out = [ParamSpec("depthwise", (kh, kw, 1, mid), "uniform", kh * kw),
-               ParamSpec("pointwise", (1, 1, mid, lay.filters), "uniform", mid)]
-        if lay.bias:
-            out.append(ParamSpec("bias", (lay.filters,), "uniform", mid))
-        return out
-    if t == "dense":
-        n_in = ins[-1]
-        out = [ParamSpec("weight", (n_in, lay.units), "uniform", n_in)]
-        if lay.bias:
-            out.append(ParamSpec("bias", (lay.units,), "uniform", n_in))
-        return out
-    if t == "batchnorm":
-        c = ins[-1]
-        return [ParamSpec("gamma", (c,), "ones"), ParamSpec("beta", (c,), "zeros"),
-                ParamSpec("mean", (c,), "zeros"), ParamSpec("var", (c,), "ones")]
-    return []
+    units)``), as its layer class declares them; their sizes are the layer's parameter counts."""
+    return rec.layer.param_specs(list(rec.input_shapes))
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -371,7 +325,7 @@ class RandomWeights:
         if spec.init == "zeros":
             return np.zeros(spec.shape, F32)
         bound = 1.0 / math.sqrt(spec.fan_in)
-        if self.stream and rec.type == "dense" and spec.key == "weight" and \
+        if self.stream and rec.layer.op == "dense" and spec.key == "weight" and \
                 math.prod(spec.shape) >= STREAM_MIN_VALUES:
             return StreamedUniform(spec.shape, bound, (self.seed, rec.index, keyno))  # type: ignore
         return uniform(spec.shape, bound, (self.seed, rec.index, keyno))
@@ -1083,23 +1037,21 @@ def _conv_transpose(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
 @op("maxpool", "avgpool")
 def _pool(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
     lay = ctx.rec.layer
-    kind = "max" if ctx.rec.type == "maxpool" else "avg"
-    return pool2d(xs[0], kind, lay.size, lay.stride, _pads(ctx, xs[0]), lay.ceil_mode,
+    return pool2d(xs[0], lay.kind, lay.size, lay.stride, _pads(ctx, xs[0]), lay.ceil_mode,
                   getattr(lay, "count_include_pad", True))
 
 
 @op("global_avgpool", "global_maxpool")
 def _global_pool(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
     keep = ctx.rec.layer.keepdims
-    if ctx.rec.type == "global_maxpool":
+    if ctx.rec.layer.kind == "max":
         return xs[0].max(axis=(1, 2), keepdims=keep)
     return xs[0].mean(axis=(1, 2), keepdims=keep, dtype=F32)
 
 
 @op("adaptive_avgpool", "adaptive_maxpool")
 def _adaptive(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
-    kind = "max" if ctx.rec.type == "adaptive_maxpool" else "avg"
-    return adaptive_pool2d(xs[0], kind, ctx.rec.layer.output)
+    return adaptive_pool2d(xs[0], ctx.rec.layer.kind, ctx.rec.layer.output)
 
 
 @op("flatten")
@@ -1143,7 +1095,8 @@ def _batchnorm(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
 @op("relu", "sigmoid", "tanh", "gelu", "hardswish", "relu6", "hardsigmoid", "elu", "selu",
     "softplus", "silu", "leaky_relu", "softmax")
 def _activation(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
-    return activate(xs[0], ctx.rec.type, ctx.inplace, getattr(ctx.rec.layer, "alpha", 0.01))
+    lay = ctx.rec.layer
+    return activate(xs[0], lay.function, ctx.inplace, getattr(lay, "alpha", 0.01))
 
 
 @op("lrn")
@@ -1224,31 +1177,31 @@ def _last_uses(a: Analysis) -> list[int]:
 def _workspace(rec: LayerRecord, batch: int) -> int:
     """Scratch bytes a layer allocates besides its output (padded copies, im2col blocks)."""
     ins = rec.input_shapes[0]
+    op = rec.layer.op
     per = 4 * batch
     win = rec.geometry
-    if rec.type in ("conv", "depthwise_conv", "separable_conv", "maxpool", "avgpool") and \
+    if op in ("conv", "depthwise_conv", "separable_conv", "maxpool", "avgpool") and \
             len(ins) == 3:
         h, w, c = ins
         t, b, l, r = win.pads
         padded = (h + t + b + 1) * (w + l + r + 1) * c * per
-        if rec.type in ("depthwise_conv", "separable_conv") or (
-                rec.type == "conv" and rec.layer.groups > 1 and c == rec.layer.groups):
+        if op in ("depthwise_conv", "separable_conv") or (
+                op == "conv" and rec.layer.groups > 1 and c == rec.layer.groups):
             mult = getattr(rec.layer, "depth_multiplier", rec.output[-1] // c)
             return padded * mult + 2 * math.prod(rec.output) * per * max(1, mult)
-        if rec.type == "conv":
+        if op == "conv":
             kh, kw = rec.layer.kernel
             row = win.out_w * kh * kw * c * 4
             im2col = max(min(CHUNK_BYTES, row * win.out_h * batch), row)
             extra = math.prod(rec.output) * per if rec.layer.groups > 1 else 0
             return padded + im2col + extra
         return padded
-    if rec.type == "conv_transpose":
+    if op == "conv_transpose":
         h, w, c = ins
         kh, kw = rec.layer.kernel
         return (h * w * kh * kw * rec.output[-1] + math.prod(rec.output) * 2) * per
-    if rec.type in ("lrn", "pad", "multiply", "gelu", "silu", "hardswish", "selu", "elu",
-                    "softplus", "sigmoid", "hardsigmoid", "adaptive_avgpool",
-                    "adaptive_maxpool"):
+    if op in ("lrn", "pad", "multiply", "gelu", "silu", "hardswish", "selu", "elu",
+              "softplus", "sigmoid", "hardsigmoid", "adaptive_avgpool", "adaptive_maxpool"):
         return 3 * math.prod(ins) * per
     return 0
 
@@ -1266,7 +1219,7 @@ def _weight_bytes(rec: LayerRecord, batch: int, streamed: bool) -> int:
     total = 0
     for spec in param_specs(rec):
         n = math.prod(spec.shape)
-        if streamed and rec.type == "dense" and spec.key == "weight" and \
+        if streamed and rec.layer.op == "dense" and spec.key == "weight" and \
                 n >= STREAM_MIN_VALUES and getattr(rec.layer, "weights", None) is None:
             total += WORKERS * (_RNG_CHUNK + batch * spec.shape[1]) * 4
         else:
@@ -1414,8 +1367,9 @@ def _run(a: Analysis, x: np.ndarray, weights: Any, warnings: list[str],
                    and not any(_root(values[j]) is _root(xs[0])
                                for j in values if j != first and last[j] > rec.index))
         try:
-            fn = OPS[rec.type]
-            y = fn(Ctx(rec, params, inplace), xs)
+            ctx = Ctx(rec, params, inplace)
+            own = getattr(rec.layer, "forward", None)    # a layer may carry its own kernel
+            y = own(xs, params, ctx) if own is not None else OPS[rec.layer.op](ctx, xs)
         except CnnCalcError:
             raise
         except Exception as e:   # an engine failure is a failed check, reported per layer

@@ -537,7 +537,7 @@ class _Builder:
                                    file=self.label, line=raw.line)
             cls = REGISTRY[key]
             for p in params:
-                if p not in cls.params:
+                if cls.field_name(p) is None:
                     raise CnnCalcError(f"defaults: unknown parameter {p!r} for {cls.type}"
                                        f"{suggest(p, cls.params)}", file=self.label,
                                        line=_line(params, raw.line))
@@ -730,7 +730,7 @@ class _Builder:
                                f"{shortcut!r}"[:200])
         act = value.get("activation")
         if act is not None:
-            from .layers import activation
+            from .layers.fields import activation
             try:
                 act = activation("activation", act)
             except ParamError as e:

@@ -63,7 +63,9 @@ def inputs(shape, batch=2, seed=0, scale=1.0) -> np.ndarray:
 # --- coverage ------------------------------------------------------------------------------------
 
 def test_every_registered_layer_type_has_a_forward():
-    missing = sorted({cls.type for cls in REGISTRY.values()} - set(fw.OPS))
+    """Each layer class names an engine op (its ``op``) or carries its own ``forward``."""
+    missing = sorted({cls.type for cls in REGISTRY.values()
+                      if cls.op not in fw.OPS and not hasattr(cls, "forward")})
     assert not missing, f"no NumPy forward for {missing}"
 
 

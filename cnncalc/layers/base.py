@@ -1,0 +1,174 @@
+"""The layer base class, the registry and the records a layer returns.
+
+A layer type is one class, registered under its YAML name and aliases with :func:`register`.
+It declares everything the rest of cnncalc needs to know about it (see docs/ADDING-A-LAYER.md):
+
+- ``params``: its typed spec fields (``name -> (validator, default)``), ``main`` the field a scalar
+  shorthand sets (``maxpool: 2``), ``param_aliases`` other spellings of a field (Keras's
+  ``kernel_size``), and :meth:`Layer.check` for rules across fields;
+- :meth:`Layer.analyse`: its shape rule, MACs and receptive-field step, as a :class:`Result`;
+- :meth:`Layer.param_specs`: its parameter tensors (:class:`ParamSpec`). This one list gives the
+  trainable and non-trainable counts, ``--run``'s random weights and the ``--weights`` npz keys;
+- ``op`` (the name of the NumPy engine operation that runs it, by default its type name) or a
+  :meth:`Layer.forward` method of its own;
+- :meth:`Layer.working`: the lines ``--explain`` shows for it.
+
+Nothing outside the layer's class branches on its type name.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, NamedTuple
+
+from ..shapes import Field, ShapeError
+from .fields import REQUIRED, ParamError, suggest
+
+if TYPE_CHECKING:        # the record type lives in analysis, which imports this module
+    from ..analysis import LayerRecord
+
+Shape = tuple[int, ...]
+
+
+def fmt_shape(shape) -> str:
+    return "x".join(str(d) for d in shape) if len(shape) != 1 else f"[{shape[0]}]"
+
+
+class Result(NamedTuple):
+    """What :meth:`Layer.analyse` computes. The parameter counts are not here: they come from
+    :meth:`Layer.param_specs`, so they cannot disagree with ``--run``'s tensors."""
+    output: Shape
+    macs: int = 0
+    field: Field | None = None          # None: unchanged from the (merged) input field
+    warnings: tuple[str, ...] = ()
+    geometry: Any = None                # resolved details (e.g. the concrete padding)
+
+
+class ParamSpec(NamedTuple):
+    """One parameter tensor: npz key suffix, shape, default initialisation and its kind."""
+    key: str                   # "weight", "bias", "depthwise", "pointwise", "gamma", ...
+    shape: tuple[int, ...]
+    init: str = "uniform"      # "uniform" (±1/√fan_in, PyTorch's default), "ones" or "zeros"
+    fan_in: int = 1
+    kind: str = "weight"       # "weight" or "bias" (trainable), "buffer" (non-trainable)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def trainable(self) -> bool:
+        return self.kind != "buffer"
+
+
+class Counts(NamedTuple):
+    weights: int
+    biases: int
+    non_trainable: int
+
+
+def counts(specs: list[ParamSpec]) -> Counts:
+    """Weights, biases and non-trainable values of a layer's parameter tensors."""
+    w = b = n = 0
+    for s in specs:
+        if s.kind == "buffer":
+            n += s.size
+        elif s.kind == "bias":
+            b += s.size
+        else:
+            w += s.size
+    return Counts(w, b, n)
+
+
+REGISTRY: dict[str, type["Layer"]] = {}
+
+
+def register(*names: str) -> Callable[[type["Layer"]], type["Layer"]]:
+    """Class decorator: register a layer class under its canonical name and aliases."""
+    def deco(cls: type[Layer]) -> type[Layer]:
+        cls.type = names[0]
+        cls.aliases = names[1:]
+        if not cls.op:
+            cls.op = names[0]
+        for n in names:
+            if n in REGISTRY:
+                raise RuntimeError(f"layer type {n!r} registered twice")
+            REGISTRY[n] = cls
+        return cls
+    return deco
+
+
+def canonical(type_name: str) -> str:
+    return REGISTRY[type_name].type
+
+
+class Layer:
+    """A leaf layer. Subclasses set ``params``, ``main``, and implement :meth:`analyse` (and
+    :meth:`param_specs` when they have parameters)."""
+
+    type: ClassVar[str] = ""
+    aliases: ClassVar[tuple[str, ...]] = ()
+    main: ClassVar[str | None] = None
+    params: ClassVar[dict[str, tuple[Callable[[str, Any], Any], Any]]] = {}
+    param_aliases: ClassVar[dict[str, str]] = {}   # other spellings: {"kernel_size": "kernel"}
+    refs: ClassVar[tuple[str, ...]] = ()       # params naming other layers (extra inputs)
+    merges: ClassVar[bool] = False             # takes two or more inputs
+    op: ClassVar[str] = ""                     # the engine operation that runs it
+    activation: str | None = None
+
+    def __init__(self, **values: Any):
+        for key in list(values):
+            real = self.param_aliases.get(key)
+            if real is not None:
+                if real in values:
+                    raise ParamError(f"'{key}' and '{real}' are the same parameter; give one")
+                values[real] = values.pop(key)
+        for key in values:
+            if key not in self.params:
+                raise ParamError(f"unknown parameter '{key}' for {self.type}"
+                                 f"{suggest(key, self.params)}; valid: "
+                                 f"{', '.join(self.params) or '(none)'}")
+        for key, (check, default) in self.params.items():
+            if key in values:
+                value = check(key, values[key])
+            elif default is REQUIRED:
+                raise ParamError(f"{self.type} needs '{key}'")
+            else:
+                value = default if default is None else check(key, default)
+            setattr(self, key, value)
+        self.check()
+
+    @classmethod
+    def field_name(cls, key: str) -> str | None:
+        """The canonical name of a spec field (aliases resolved), or None if there is none."""
+        key = cls.param_aliases.get(key, key)
+        return key if key in cls.params else None
+
+    def check(self) -> None:
+        """Cross-parameter validation (e.g. output_padding < stride)."""
+
+    def settings(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.params}
+
+    def analyse(self, inputs: list[Shape], fields: list[Field]) -> Result:
+        raise NotImplementedError
+
+    def param_specs(self, inputs: list[Shape]) -> list[ParamSpec]:
+        """The layer's parameter tensors for these input shapes (none by default)."""
+        return []
+
+    def weight_count(self, inputs: list[Shape]) -> int:
+        """Trainable weights (biases excluded): what a MAC count multiplies."""
+        return counts(self.param_specs(inputs)).weights
+
+    def working(self, rec: LayerRecord) -> list[str]:
+        """The ``--explain`` lines for this layer, from its record's numbers."""
+        return [f"{fmt_shape(rec.input_shapes[0])} → {fmt_shape(rec.output)}"
+                + ("" if rec.output != rec.input_shapes[0] else " (shape unchanged)")
+                + ("; no parameters" if not rec.params else "")]
+
+    # helpers for subclasses
+    def spatial(self, shape: Shape) -> Shape:
+        if len(shape) != 3:
+            raise ShapeError(f"{self.type} needs an HxWxC input, got {fmt_shape(shape)}")
+        return shape

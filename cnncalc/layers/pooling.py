@@ -1,0 +1,133 @@
+"""Pooling: max and average windows, global and adaptive pools."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+from .. import shapes
+from ..shapes import Field
+from .base import Layer, Result, register
+from .fields import REQUIRED, ParamError, boolean, padding, pair
+from .window import Geometry, field_line, resolve_window, size_lines, whole_field, window_field
+
+if TYPE_CHECKING:
+    from ..analysis import LayerRecord
+
+
+class Pool(Layer):
+    main = "size"
+    params = {"size": (pair(), REQUIRED), "stride": (pair(), None), "padding": (padding, 0),
+              "ceil_mode": (boolean, False)}
+    param_aliases = {"pool_size": "size", "kernel": "size", "kernel_size": "size",
+                     "strides": "stride"}
+    kind = ""                                  # "max" or "avg"
+    size: tuple[int, int]
+    stride: tuple[int, int]
+    padding: Any
+    ceil_mode: bool
+
+    def check(self) -> None:
+        if self.stride is None:
+            self.stride = self.size
+        if self.ceil_mode and isinstance(self.padding, str) and self.padding != "valid":
+            raise ParamError(f"ceil_mode cannot be combined with padding '{self.padding}'")
+        if self.ceil_mode and not isinstance(self.padding, str):
+            for axis in range(2):   # PyTorch's rule; beyond it ceil_mode gives fewer than floor
+                pad = max(self.padding[2 * axis:2 * axis + 2])
+                if 2 * pad > self.size[axis]:
+                    raise ParamError(f"ceil_mode needs padding <= size/2 (PyTorch's rule), "
+                                     f"got padding {pad} for size {self.size[axis]}")
+        if not isinstance(self.padding, str):
+            for axis in range(2):   # found by --run: such windows pool nothing but padding
+                pad = max(self.padding[2 * axis:2 * axis + 2])
+                if pad >= self.size[axis]:
+                    raise ParamError(f"padding {pad} must be smaller than the window size "
+                                     f"{self.size[axis]}: some windows would see only padding")
+
+    def geometry(self) -> Geometry:
+        return Geometry(self.size, self.stride, (1, 1))
+
+    def analyse(self, inputs, fields):
+        h, w, c = self.spatial(inputs[0])
+        win, notes = resolve_window(h, w, self.size, self.stride, (1, 1), self.padding,
+                                    self.ceil_mode)
+        return Result((win.out_h, win.out_w, c),
+                      field=window_field(fields[0], self.size, self.stride, (1, 1)),
+                      warnings=notes, geometry=win)
+
+    def working(self, rec: LayerRecord) -> list[str]:
+        c = rec.input_shapes[0][2]
+        return [*size_lines(rec, self.geometry(), self.ceil_mode),
+                f"channels stay {c}: pooling works on each feature map separately",
+                "params = 0 (pooling has no weights)", field_line(rec)]
+
+    def param_mistakes(self, rec: LayerRecord) -> list[tuple[str, int]]:
+        return []
+
+    def channel_mistake(self, rec: LayerRecord, expected: int) -> str:
+        return f"pooling keeps the channel count ({rec.input_shapes[0][2]})"
+
+
+@register("maxpool", "max_pool", "maxpool2d", "max_pool2d")
+class MaxPool(Pool):
+    kind = "max"
+
+
+@register("avgpool", "avg_pool", "avgpool2d", "avg_pool2d")
+class AvgPool(Pool):
+    kind = "avg"
+    params = {**Pool.params, "count_include_pad": (boolean, True)}
+    count_include_pad: bool
+
+
+class GlobalPool(Layer):
+    params = {"keepdims": (boolean, True)}
+    kind = ""
+    keepdims: bool
+
+    def analyse(self, inputs, fields):
+        h, w, c = self.spatial(inputs[0])
+        return Result((1, 1, c) if self.keepdims else (c,), field=whole_field(fields[0], h, w))
+
+    def working(self, rec: LayerRecord) -> list[str]:
+        h, w, c = rec.input_shapes[0]
+        return [f"global {self.kind} pooling: each of the {c} maps ({h}x{w}) becomes one "
+                f"value → {'1x1x' if self.keepdims else '['}{c}{'' if self.keepdims else ']'}; "
+                f"no parameters"]
+
+
+@register("global_avgpool", "global_avg_pool", "gap")
+class GlobalAvgPool(GlobalPool):
+    kind = "avg"
+
+
+@register("global_maxpool", "global_max_pool")
+class GlobalMaxPool(GlobalPool):
+    kind = "max"
+
+
+class AdaptivePool(Layer):
+    main = "output"
+    params = {"output": (pair(), REQUIRED)}
+    param_aliases = {"output_size": "output"}
+    kind = ""
+    output: tuple[int, int]
+
+    def analyse(self, inputs, fields):
+        h, w, c = self.spatial(inputs[0])
+        oh, ow = self.output
+        f = fields[0]
+        rf_h, j_h = shapes.grow(f.rf_h, f.jump_h, shapes.adaptive_kernel(h, oh), Fraction(h, oh))
+        rf_w, j_w = shapes.grow(f.rf_w, f.jump_w, shapes.adaptive_kernel(w, ow), Fraction(w, ow))
+        return Result((oh, ow, c), field=Field(rf_h, rf_w, j_h, j_w))
+
+
+@register("adaptive_avgpool", "adaptive_avg_pool")
+class AdaptiveAvgPool(AdaptivePool):
+    kind = "avg"
+
+
+@register("adaptive_maxpool", "adaptive_max_pool")
+class AdaptiveMaxPool(AdaptivePool):
+    kind = "max"

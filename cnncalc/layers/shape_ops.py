@@ -1,0 +1,99 @@
+"""Shape operations: flatten, pad, upsample, crop, identity."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from ..shapes import Field, ShapeError
+from .base import Layer, Result, fmt_shape, register
+from .fields import REQUIRED, ParamError, four, pair, reference
+from .window import whole_field
+
+if TYPE_CHECKING:
+    from ..analysis import LayerRecord
+
+
+@register("flatten")
+class Flatten(Layer):
+    def analyse(self, inputs, fields):
+        shape = inputs[0]
+        field = whole_field(fields[0], shape[0], shape[1]) if len(shape) == 3 else None
+        return Result((math.prod(shape),), field=field)
+
+    def working(self, rec: LayerRecord) -> list[str]:
+        shape = rec.input_shapes[0]
+        return [f"flatten: {'·'.join(str(d) for d in shape)} = {rec.output[0]:,} values "
+                f"(H×W×C order, channels fastest); no parameters"]
+
+
+@register("identity")
+class Identity(Layer):
+    def analyse(self, inputs, fields):
+        return Result(inputs[0])
+
+
+@register("pad", "zero_pad", "zeropad", "zero_padding")
+class Pad(Layer):
+    main = "padding"
+    params = {"padding": (four, REQUIRED)}
+    padding: tuple[int, int, int, int]
+
+    def analyse(self, inputs, fields):
+        h, w, c = self.spatial(inputs[0])
+        t, b, l, r = self.padding
+        return Result((h + t + b, w + l + r, c))
+
+    def working(self, rec: LayerRecord) -> list[str]:
+        h, w, c = rec.input_shapes[0]
+        t, b, l, r = self.padding
+        return [f"height = {h} + {t} + {b} = {rec.output[0]}, width = {w} + {l} + {r} = "
+                f"{rec.output[1]}; channels stay {c}; no parameters"]
+
+
+@register("upsample", "upsampling")
+class Upsample(Layer):
+    """Nearest-neighbour upsampling by an integer factor."""
+    main = "scale"
+    params = {"scale": (pair(), 2)}
+    param_aliases = {"scale_factor": "scale", "size": "scale"}
+    scale: tuple[int, int]
+
+    def analyse(self, inputs, fields):
+        h, w, c = self.spatial(inputs[0])
+        sh, sw = self.scale
+        f = fields[0]
+        return Result((h * sh, w * sw, c),
+                      field=Field(f.rf_h, f.rf_w, f.jump_h / sh, f.jump_w / sw))
+
+
+@register("crop", "cropping")
+class Crop(Layer):
+    """Keras Cropping2D amounts (int, [h, w], [top, bottom, left, right]), or ``to: NAME``: a
+    centre crop to that layer's H×W (top = floor((H − h)/2), as U-Net needs)."""
+    main = "cropping"
+    params = {"cropping": (four, None), "to": (reference, None)}
+    refs = ("to",)
+    cropping: tuple[int, int, int, int] | None
+    to: str | int | None
+
+    def check(self) -> None:
+        if (self.cropping is None) == (self.to is None):
+            raise ParamError("crop needs exactly one of 'cropping' and 'to'")
+
+    def analyse(self, inputs, fields):
+        h, w, c = self.spatial(inputs[0])
+        if self.to is not None:
+            th, tw = self.spatial(inputs[1])[:2]
+            if th > h or tw > w:
+                raise ShapeError(f"cannot crop {fmt_shape(inputs[0])} to {th}x{tw}: "
+                                 f"the target is larger")
+            t, l = (h - th) // 2, (w - tw) // 2
+            cut = (t, h - th - t, l, w - tw - l)
+        else:
+            assert self.cropping is not None
+            cut = self.cropping
+        oh, ow = h - cut[0] - cut[1], w - cut[2] - cut[3]
+        if oh <= 0 or ow <= 0:
+            raise ShapeError(f"cropping {list(cut)} leaves {oh}x{ow} of {fmt_shape(inputs[0])}")
+        return Result((oh, ow, c), geometry=cut)
