@@ -34,7 +34,7 @@ SPEC_TYPES = {  # SPEC-FORMAT.md, "Layer types": canonical name -> aliases
     "flatten": [], "dense": ["linear", "fc"], "dropout": [], "batchnorm": ["bn"],
     "relu": [], "leaky_relu": [], "sigmoid": [], "tanh": [], "softmax": [], "gelu": [],
     "silu": [], "hardswish": [], "relu6": [], "lrn": [], "pad": ["zero_pad"], "upsample": [],
-    "add": [], "concat": [], "identity": [],
+    "add": [], "concat": [], "identity": [], "channel_shuffle": ["shuffle"],
 }
 
 
@@ -406,3 +406,39 @@ def test_other_spatial_layers_vs_torch(torch, type_, params, make):
         return
     y = make(torch)(x.permute(0, 3, 1, 2))
     assert rec.output == (y.shape[2], y.shape[3], y.shape[1])
+
+
+# --- channel_shuffle (ShuffleNet, Zhang et al. 2018) ---------------------------------------
+
+def test_channel_shuffle_is_a_permutation():
+    rec = one("channel_shuffle", 2, [7, 5, 6])
+    assert rec.output == (7, 5, 6) and rec.params == 0 and rec.macs == 0
+    with pytest.raises(CnnCalcError, match="groups 4 does not divide the 6 channels"):
+        one("channel_shuffle", 4, [7, 5, 6])
+    with pytest.raises(CnnCalcError, match="channel_shuffle needs 'groups'"):
+        one("channel_shuffle", None, [7, 5, 6])
+
+
+def test_channel_shuffle_run_orders_channels_like_shufflenet():
+    # ShuffleNet, Fig. 1(c): 2 groups of 3 channels [a0 a1 a2 | b0 b1 b2] -> a0 b0 a1 b1 a2 b2
+    import numpy as np
+
+    from cnncalc import forward as fw
+    a = cnncalc.analyse(cnncalc.loads('{"input": [1, 1, 6], "layers": [{"channel_shuffle": 2}]}'))
+    x = np.arange(6, dtype=np.float32).reshape(1, 1, 1, 6)
+    assert fw.run(a, x).output.ravel().tolist() == [0, 3, 1, 4, 2, 5]
+
+
+@settings(max_examples=30, deadline=None)
+@given(g=st.integers(1, 4), cpg=st.integers(1, 5), h=st.integers(1, 4), n=st.integers(1, 2))
+def test_channel_shuffle_run_matches_torch(torch, g, cpg, h, n):
+    import numpy as np
+
+    from cnncalc import forward as fw
+    c = g * cpg
+    a = cnncalc.analyse(cnncalc.loads(json.dumps(
+        {"input": [h, h + 1, c], "layers": [{"channel_shuffle": {"groups": g}}]})))
+    x = np.random.default_rng(0).standard_normal((n, h, h + 1, c)).astype(np.float32)
+    ours = fw.run(a, x).output
+    ref = torch.nn.functional.channel_shuffle(torch.from_numpy(x).permute(0, 3, 1, 2), g)
+    assert np.array_equal(ours, ref.permute(0, 2, 3, 1).numpy())

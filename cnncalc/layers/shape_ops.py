@@ -1,4 +1,4 @@
-"""Shape operations: flatten, pad, upsample, crop, identity."""
+"""Shape operations: flatten, pad, upsample, crop, identity, channel shuffle."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..shapes import Field, ShapeError
 from .base import Layer, Result, fmt_shape, register
-from .fields import REQUIRED, ParamError, four, pair, reference
+from .fields import REQUIRED, ParamError, four, int_, pair, reference
 from .window import whole_field
 
 if TYPE_CHECKING:
@@ -97,3 +97,32 @@ class Crop(Layer):
         if oh <= 0 or ow <= 0:
             raise ShapeError(f"cropping {list(cut)} leaves {oh}x{ow} of {fmt_shape(inputs[0])}")
         return Result((oh, ow, c), geometry=cut)
+
+
+@register("channel_shuffle", "shuffle")
+class ChannelShuffle(Layer):
+    """ShuffleNet's channel shuffle (Zhang et al. 2018, torch's ``channel_shuffle``): the C
+    channels, seen as ``groups`` rows of C/groups, are read column by column. A permutation:
+    shape unchanged, no parameters."""
+    main = "groups"
+    params = {"groups": (int_(), REQUIRED)}
+    groups: int
+
+    def analyse(self, inputs, fields):
+        c = inputs[0][-1]
+        if c % self.groups:
+            raise ShapeError(f"groups {self.groups} does not divide the {c} channels")
+        return Result(inputs[0])
+
+    def forward(self, xs, params, ctx):
+        x = xs[0]                                  # N×...×C, channels last
+        g = self.groups
+        lead = x.shape[:-1]
+        return x.reshape(*lead, g, x.shape[-1] // g).swapaxes(-1, -2).reshape(x.shape)
+
+    def working(self, rec: LayerRecord) -> list[str]:
+        c = rec.output[-1]
+        g = self.groups
+        return [f"channel shuffle: {c} channels as {g} groups of {c // g}, read across the "
+                f"groups (new channel i·{g} + j is old channel j·{c // g} + i); shape unchanged, "
+                f"no parameters"]
