@@ -208,7 +208,7 @@ class _Walker:
         """Nodes for ``refs`` (default: the item's ``from:``), looked up like variables: the
         enclosing sequences' earlier items, innermost first; ``-n`` counts back in this one."""
         found = []
-        for ref in item.refs if refs is None else refs:
+        for ref in (item.refs or []) if refs is None else refs:
             if isinstance(ref, int):
                 if -ref > len(outputs):
                     raise self.error(f"{key}: {ref} reaches before the start of this sequence "
@@ -324,6 +324,7 @@ class _Walker:
                     for i, part in enumerate(comp.parts)]
             out = self._merge(comp.label, outs, path, inner, comp.line)
         if own:
+            assert group is not None
             self.close_group(group, out)
         self.open.pop()
         return out

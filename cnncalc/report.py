@@ -30,8 +30,8 @@ def num(v: Fraction | int) -> int | float:
 
 
 def fnum(v: Fraction | int) -> str:
-    v = num(v)
-    return f"{v:g}" if isinstance(v, float) else str(v)
+    n = num(v)
+    return f"{n:g}" if isinstance(n, float) else str(n)
 
 
 def commas(n: int) -> str:

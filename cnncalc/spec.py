@@ -102,11 +102,15 @@ def parse_shape(value: Any, what: str = "input") -> Shape:
 # --- safe YAML with line numbers -----------------------------------------------------------------
 
 class LDict(dict):
+    """A YAML mapping that remembers its line."""
     __slots__ = ("line",)
+    line: int | None
 
 
 class LList(list):
+    """A YAML sequence that remembers its line."""
     __slots__ = ("line",)
+    line: int | None
 
 
 class _Loader(yaml.SafeLoader):
@@ -299,7 +303,7 @@ def loads(text: str, label: str = "<string>", stem: str = "model",
     for key in doc:
         if key not in TOP_KEYS:
             raise CnnCalcError(f"unknown top-level key {key!r}{suggest(key, TOP_KEYS)}; "
-                               f"valid: {', '.join(TOP_KEYS)}", file=label, line=doc.line)
+                               f"valid: {', '.join(TOP_KEYS)}", file=label, line=_line(doc))
     builder = _Builder(label, doc)
     try:
         shape = input_shape
@@ -307,7 +311,7 @@ def loads(text: str, label: str = "<string>", stem: str = "model",
             shape = parse_shape(doc["input"])
         body = builder.seq(doc.get("layers"), {}, 0, "layers", _line(doc))
         if not body.items:
-            raise CnnCalcError("'layers' is empty", line=_line(doc.get("layers"), doc.line))
+            raise CnnCalcError("'layers' is empty", line=_line(doc.get("layers"), _line(doc)))
     except CnnCalcError as e:
         raise e.located(file=label)
     except RecursionError:
@@ -442,7 +446,7 @@ class _Builder:
         blocks = doc.get("blocks") or {}
         if not isinstance(blocks, dict):
             raise CnnCalcError("'blocks' must be a mapping of block names to definitions",
-                               file=label, line=_line(blocks, doc.line))
+                               file=label, line=_line(blocks, _line(doc)))
         self.blocks: dict[str, dict] = blocks
         self.leaves = 0
         self._floors: dict[Any, int] = {}
@@ -531,16 +535,16 @@ class _Builder:
         for key, params in raw.items():
             if key not in REGISTRY:
                 raise CnnCalcError(f"defaults: unknown layer type {key!r}"
-                                   f"{suggest(key, REGISTRY)}", file=self.label, line=raw.line)
+                                   f"{suggest(key, REGISTRY)}", file=self.label, line=_line(raw))
             if not isinstance(params, dict):
                 raise CnnCalcError(f"defaults for {key} must be a mapping of parameters",
-                                   file=self.label, line=raw.line)
+                                   file=self.label, line=_line(raw))
             cls = REGISTRY[key]
             for p in params:
                 if cls.field_name(p) is None:
                     raise CnnCalcError(f"defaults: unknown parameter {p!r} for {cls.type}"
                                        f"{suggest(p, cls.params)}", file=self.label,
-                                       line=_line(params, raw.line))
+                                       line=_line(params, _line(raw)))
             out.setdefault(cls.type, {}).update(params)
         return out
 

@@ -19,9 +19,8 @@ class Activation(Layer):
 
 
 def _activation_layer(name: str, *aliases: str, extra: dict | None = None) -> type[Layer]:
-    cls = type(name.title().replace("_", ""), (Activation,), {"params": extra or {}})
-    cls.main = next(iter(extra)) if extra else None
-    return register(name, *aliases)(cls)
+    attrs = {"params": extra or {}, "main": next(iter(extra)) if extra else None}
+    return register(name, *aliases)(type(name.title().replace("_", ""), (Activation,), attrs))
 
 
 for _act in ("relu", "sigmoid", "tanh", "gelu", "hardswish", "relu6", "hardsigmoid",

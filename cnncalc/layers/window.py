@@ -62,6 +62,7 @@ def resolve_window(h: int, w: int, kernel: tuple[int, int], stride: tuple[int, i
         elif pad == "valid":
             before, after = 0, 0
         else:
+            assert not isinstance(pad, str)
             before, after = pad[2 * axis], pad[2 * axis + 1]
         try:
             out = shapes.window_output(n, f, s, before, after, d, ceil_mode)
