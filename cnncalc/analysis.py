@@ -100,9 +100,6 @@ class Analysis:
         rs = self.layers[group.first - 1:group.last]
         return {"params": sum(r.params for r in rs), "macs": sum(r.macs for r in rs)}
 
-    def field_at(self, node: int) -> Field:
-        return self.layers[node - 1].field if node else IDENTITY_FIELD
-
 
 class _Scope:
     __slots__ = ("names", "parent", "pending")

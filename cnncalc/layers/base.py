@@ -147,9 +147,6 @@ class Layer:
     def check(self) -> None:
         """Cross-parameter validation (e.g. output_padding < stride)."""
 
-    def settings(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.params}
-
     def analyse(self, inputs: list[Shape], fields: list[Field]) -> Result:
         raise NotImplementedError
 
