@@ -223,7 +223,8 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: str | None, batch: int
         click.echo(report.render_markdown(a, depth), nl=False)
     elif summary:
         print_table(report.layer_table(a, depth, report.run_table(result) if result else None),
-                    f"{a.name}: {report.fmt_shape(a.input)} → {report.fmt_shape(a.output)}")
+                    f"{report.printable(a.name)}: {report.fmt_shape(a.input)} → "
+                    f"{report.fmt_shape(a.output)}")
         out()
         width = max(len(k) for k, _ in report.totals_lines(a))
         for k, v in report.totals_lines(a):

@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character escaped (``\\x1b``), so that a name or a path from
+    a file cannot move the cursor, clear the screen or retitle the terminal when printed."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
 
 class CnnCalcError(Exception):
     """Bad input: an unreadable or invalid spec, a bad option or value (exit code 2).
@@ -48,7 +58,7 @@ class CnnCalcError(Exception):
             if self.type:
                 layer += f" ({self.type})"
             where += layer + ": "
-        return where + self.message
+        return printable(where + self.message)
 
 
 class CheckFailed(Exception):

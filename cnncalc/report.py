@@ -14,6 +14,7 @@ import re
 from fractions import Fraction
 from typing import Any, Iterable, NamedTuple
 
+from .errors import printable  # noqa: F401  (also used by cli)
 from .analysis import Analysis, Group, LayerRecord
 from .layers import fmt_shape
 
@@ -57,6 +58,15 @@ def mib(n: int) -> str:
         if n >= div:
             return f"{n / div:.1f} {unit}"
     return f"{n} B"
+
+
+NAME_CELL = 48        # characters of a name in a table; JSON, CSV and TSV keep the whole name
+
+
+def cell_name(name: str) -> str:
+    """A name for a table cell: control characters escaped, long names cut with an ellipsis."""
+    name = printable(name)
+    return name if len(name) <= NAME_CELL else name[:NAME_CELL - 1] + "…"
 
 
 def rf_text(rec: LayerRecord) -> str:
@@ -205,7 +215,7 @@ def layer_table(a: Analysis, depth: int | None = None, run: dict | None = None) 
             t = a.group_totals(row)
             kind = row.kind if row.kind != "iteration" else ""
             label = " ".join(x for x in (kind, row.label) if x)
-            cells = ["", indent + row.name, label or "·", fmt_shape(row.output),
+            cells = ["", indent + cell_name(row.name), label or "·", fmt_shape(row.output),
                      str(row.output[-1]) if row.output else "", commas(t["params"]),
                      commas(t["macs"]), ""]
             if run:
@@ -215,7 +225,7 @@ def layer_table(a: Analysis, depth: int | None = None, run: dict | None = None) 
             continue
         typ = row.type + (f" ({row.activation})" if row.activation else "")
         label = row.path[len(groups[-1].path) + 1:] if groups else row.name   # shortcut.conv
-        cells = [str(row.index), indent + label, typ, fmt_shape(row.output),
+        cells = [str(row.index), indent + cell_name(label), typ, fmt_shape(row.output),
                  str(row.feature_maps), commas(row.params), commas(row.macs),
                  rf_text(row) if len(row.output) == 3 else ""]
         if run:
@@ -247,14 +257,15 @@ def totals_lines(a: Analysis) -> list[tuple[str, str]]:
     ]
     if last_spatial is not None:
         lines.append(("Receptive field", f"{rf_text(last_spatial)} px at "
-                                         f"{last_spatial.path}"))
+                                         f"{cell_name(last_spatial.path)}"))
     return lines
 
 
 def overview_lines(a: Analysis) -> list[str]:
-    head = f"{a.name}: {fmt_shape(a.input)} → {fmt_shape(a.output)}  ({len(a.layers)} layers)"
+    head = (f"{printable(a.name)}: {fmt_shape(a.input)} → {fmt_shape(a.output)}  "
+            f"({len(a.layers)} layers)")
     if a.description:
-        head += f"\n{a.description}"
+        head += f"\n{printable(a.description)}"
     body = [head, ""]
     width = max(len(k) for k, _ in totals_lines(a))
     body += [f"{k.ljust(width)}  {v}" for k, v in totals_lines(a)]
@@ -343,9 +354,9 @@ def render_markdown(a: Analysis, depth: int | None = None) -> str:
         stripped = c.lstrip(" ")
         return "\u00a0" * (len(c) - len(stripped)) + stripped.replace("|", "\\|")
 
-    lines = [f"## {a.name}: {fmt_shape(a.input)} → {fmt_shape(a.output)}", ""]
+    lines = [f"## {printable(a.name)}: {fmt_shape(a.input)} → {fmt_shape(a.output)}", ""]
     if a.description:
-        lines += [a.description, ""]
+        lines += [printable(a.description), ""]
     lines.append("| " + " | ".join(table.headers) + " |")
     lines.append("|" + "|".join("---:" if x == "r" else "---" for x in table.align) + "|")
     for row in table.rows:
@@ -416,7 +427,7 @@ def run_lines(a: Analysis, result, facts: dict[str, Any]) -> list[str]:
                          f"({how})")
             for lr in bad:
                 rec = a.layers[lr.index - 1]
-                lines.append(f"  layer {lr.index} '{rec.path}' ({rec.type}): computed "
+                lines.append(f"  layer {lr.index} '{printable(rec.path)}' ({rec.type}): computed "
                              f"{fmt_shape(rec.output)}, actual {fmt_shape(lr.shape)}")
         if result.failure:
             lines.append(f"Run: ✗ stopped: {result.failure}")

@@ -19,10 +19,10 @@ import yaml
 
 from .errors import CnnCalcError
 from .layers import REGISTRY, Layer, ParamError, suggest
+from .limits import (MAX_INT_DIGITS, MAX_LAYERS, MAX_LIST_ITEMS, MAX_NAME_LENGTH, MAX_NESTING,
+                     MAX_SPEC_BYTES, MAX_YAML_VALUES)
 
 ZOO_DIR = Path(__file__).parent / "configs"
-MAX_LAYERS = 100_000
-MAX_NESTING = 64
 COMPOSITES = ("block", "repeat", "residual", "parallel")
 TOP_KEYS = ("name", "description", "input", "defaults", "blocks", "layers")
 Shape = tuple[int, ...]
@@ -117,6 +117,48 @@ class _Loader(yaml.SafeLoader):
     pass
 
 
+# YAML 1.2's core schema for numbers: `1e-6` is a float (YAML 1.1 wants `1.0e-6` and reads `1e-6`
+# as a string), and `190:20:30` is a string, not a sexagesimal 685230.
+_INT = re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0o?[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)"
+                  r"|[-+]?0x[0-9a-fA-F_]+)$")
+_FLOAT = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?"
+                    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+
+
+def _core_numbers(cls: Any) -> None:
+    resolvers = {ch: [(tag, rx) for tag, rx in rs
+                      if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
+                 for ch, rs in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    cls.yaml_implicit_resolvers = resolvers
+    cls.add_implicit_resolver("tag:yaml.org,2002:int", _INT, list("-+0123456789"))
+    cls.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+
+
+def _checked(kind: str, construct: Any) -> Any:
+    """A scalar constructor that turns a value it cannot build (an invalid date, `!!int 1.5`,
+    `!!bool maybe`, a 5,000-digit integer) into one line naming the value and its line."""
+    def build(loader: Any, node: yaml.ScalarNode) -> Any:
+        text = str(node.value)
+        shown = text if len(text) <= 40 else text[:20] + "…" + text[-10:]
+        line = node.start_mark.line + 1
+        if kind == "integer" and sum(ch.isdigit() for ch in text) > MAX_INT_DIGITS:
+            raise CnnCalcError(f"integer {shown!r} has more than {MAX_INT_DIGITS} digits",
+                               line=line)
+        try:
+            return construct(loader, node)
+        except (ValueError, KeyError, TypeError, OverflowError):
+            raise CnnCalcError(f"invalid {kind} {shown!r}", line=line) from None
+    return build
+
+
+def _text(loader: Any, node: yaml.ScalarNode) -> str:
+    value = loader.construct_scalar(node)
+    if any("\ud800" <= ch <= "\udfff" for ch in value):
+        raise CnnCalcError("a string holds a lone surrogate (\\ud800-\\udfff), which is not "
+                           "a character; use real Unicode text", line=node.start_mark.line + 1)
+    return value
+
+
 def _map(loader: _Loader, node: yaml.MappingNode):
     data = LDict()
     data.line = node.start_mark.line + 1
@@ -143,8 +185,20 @@ def _seq(loader: _Loader, node: yaml.SequenceNode):
     data.extend(loader.construct_sequence(node, deep=True))
 
 
-_Loader.add_constructor("tag:yaml.org,2002:map", _map)
-_Loader.add_constructor("tag:yaml.org,2002:seq", _seq)
+_SCALARS = (("tag:yaml.org,2002:int", "integer"), ("tag:yaml.org,2002:float", "number"),
+            ("tag:yaml.org,2002:bool", "boolean"), ("tag:yaml.org,2002:timestamp", "date"))
+
+
+def _configure(cls: Any) -> None:
+    _core_numbers(cls)
+    cls.add_constructor("tag:yaml.org,2002:map", _map)
+    cls.add_constructor("tag:yaml.org,2002:seq", _seq)
+    cls.add_constructor("tag:yaml.org,2002:str", _text)
+    for tag, kind in _SCALARS:
+        cls.add_constructor(tag, _checked(kind, yaml.SafeLoader.yaml_constructors[tag]))
+
+
+_configure(_Loader)
 
 # libyaml's parser (when PyYAML has it) with the same safe constructors: about 4x faster on big
 # specs. Errors are re-parsed with the pure-Python loader, whose messages are clearer.
@@ -153,8 +207,7 @@ if getattr(yaml, "CSafeLoader", None) is not None:
     class _FastLoader(yaml.CSafeLoader):  # type: ignore[no-redef]
         pass
 
-    _FastLoader.add_constructor("tag:yaml.org,2002:map", _map)
-    _FastLoader.add_constructor("tag:yaml.org,2002:seq", _seq)
+    _configure(_FastLoader)
 
 
 def _line(value: Any, default: int | None = None) -> int | None:
@@ -164,8 +217,8 @@ def _line(value: Any, default: int | None = None) -> int | None:
 def read_source(spec: str) -> tuple[str, str, str]:
     """SPEC (zoo name, path or '-') → (display file name, default model name, text)."""
     if spec == "-":
-        data = sys.stdin.buffer.read()
         label, stem = "<stdin>", "stdin"
+        data = read_capped(sys.stdin.buffer, label, "standard input")
     else:
         path = Path(spec)
         zoo = ZOO_DIR / f"{spec}.yaml"
@@ -183,7 +236,8 @@ def read_source(spec: str) -> tuple[str, str, str]:
         if path.is_dir():
             raise CnnCalcError(f"{spec} is a directory, not a YAML file")
         try:
-            data = path.read_bytes()
+            with path.open("rb") as fh:
+                data = read_capped(fh, label, spec)
         except OSError as e:
             raise CnnCalcError(f"cannot read {spec}: {e.strerror or e}") from None
     if b"\0" in data[:8192]:
@@ -196,14 +250,35 @@ def read_source(spec: str) -> tuple[str, str, str]:
     return label, stem, text
 
 
+def read_capped(stream: Any, label: str, what: str, limit: int = MAX_SPEC_BYTES) -> bytes:
+    """At most ``limit`` bytes of a stream; more is an error (``/dev/zero`` never ends)."""
+    if stream is None:
+        raise CnnCalcError(f"cannot read {what}: it is closed", file=label)
+    try:
+        data = stream.read(limit + 1)
+    except (OSError, ValueError) as e:
+        raise CnnCalcError(f"cannot read {what}: {getattr(e, 'strerror', None) or e}",
+                           file=label) from None
+    if len(data) > limit:
+        raise CnnCalcError(f"larger than {limit >> 20} MiB, the limit for a spec "
+                           f"(docs/LIMITS.md)", file=label)
+    return data
+
+
+def _count_items(text: str) -> None:
+    """Refuse a spec whose lists alone pass the layer limit, before YAML builds millions of
+    nodes: block-style items (lines starting with '- ') and flow-list commas, an upper bound."""
+    items = len(re.findall(r"^[ \t]*- ", text, re.M)) + text.count(",")
+    if items > MAX_LIST_ITEMS:
+        raise CnnCalcError(f"the spec has {items:,} list items; a spec may have at most "
+                           f"{MAX_LAYERS:,} layers (docs/LIMITS.md)")
+
+
 def zoo_names() -> list[str]:
     """Built-in model names in natural order (resnet18 before resnet101)."""
     return sorted((p.stem for p in ZOO_DIR.glob("*.yaml")),
                   key=lambda n: [(0, int(t), "") if t.isdigit() else (1, 0, t)
                                  for t in re.split(r"(\d+)", n)])
-
-
-MAX_YAML_VALUES = 1_000_000
 
 
 def _expanded_size(node: yaml.Node, sizes: dict[int, int], active: set[int]) -> int:
@@ -235,6 +310,7 @@ def _expanded_size(node: yaml.Node, sizes: dict[int, int], active: set[int]) -> 
 
 def _load_yaml(text: str) -> Any:
     """``yaml.load`` with :func:`_expanded_size` checked between composing and constructing."""
+    _count_items(text)
     if _FastLoader is not None:
         try:
             return _load_with(_FastLoader, text)
@@ -623,7 +699,10 @@ class _Builder:
         if not isinstance(given, (str, int)) or isinstance(given, bool) or str(given) == "":
             raise CnnCalcError(f"name must be a non-empty string, got {given!r}")
         if "." in str(given):
-            raise CnnCalcError(f"name {given!r} must not contain '.' (it separates paths)")
+            raise CnnCalcError(f"name {given!r} must not contain '.' (it separates paths)"[:300])
+        if len(str(given)) > MAX_NAME_LENGTH:
+            raise CnnCalcError(f"name {str(given)[:30]!r}… is {len(str(given)):,} characters "
+                               f"long; a name may have at most {MAX_NAME_LENGTH}")
         return str(given)
 
     def leaf(self, kind: str, value: Any, counts: dict, line: int | None) -> Leaf:

@@ -448,9 +448,9 @@ def test_file_errors(cli, tmp_path, monkeypatch):
 
     Path("locked.yaml").write_text("input: 8x8x1\nlayers: [relu]\n")
 
-    def denied(self):
+    def denied(self, *args, **kwargs):
         raise PermissionError(13, "Permission denied")
-    monkeypatch.setattr(Path, "read_bytes", denied)
+    monkeypatch.setattr(Path, "open", denied)
     assert_clean_error(cli("locked.yaml"), "cannot read locked.yaml", "Permission denied")
 
 

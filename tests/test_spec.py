@@ -283,9 +283,9 @@ def test_unreadable_file(tmp_path, monkeypatch):
     p = tmp_path / "net.yaml"
     p.write_text("input: 8x8x1\nlayers: [relu]\n")
 
-    def denied(self):
+    def denied(self, *args, **kwargs):
         raise PermissionError(13, "Permission denied")
-    monkeypatch.setattr(Path, "read_bytes", denied)
+    monkeypatch.setattr(Path, "open", denied)
     with pytest.raises(CnnCalcError, match="cannot read .*net.yaml: Permission denied"):
         load(str(p))
 

@@ -1,0 +1,117 @@
+"""Hostile input (issue "Hostile input and faults"): each reproduction from the issue is a test.
+Every case must end with one line on stderr and exit 2, never a traceback or exit 70."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+CLI = [sys.executable, "-m", "cnncalc"]
+
+
+def run_cli(args, stdin=None, timeout=60):
+    t0 = time.perf_counter()
+    res = subprocess.run(CLI + args, input=stdin, capture_output=True, timeout=timeout)
+    return res, time.perf_counter() - t0
+
+
+def assert_one_line_error(res, *needles):
+    err = res.stderr.decode("utf-8", "replace")
+    assert res.returncode == 2, (res.returncode, err)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    for n in needles:
+        assert n in err, (n, err)
+
+
+@pytest.mark.parametrize("line, needle", [
+    ("description: 2024-02-30", "invalid date '2024-02-30'"),
+    ("layers: [{conv: {filters: !!int 1.5, kernel: 1}}]", "invalid integer '1.5'"),
+    ("layers: [{batchnorm: {momentum: !!bool maybe}}]", "invalid boolean 'maybe'"),
+    ('layers: [{relu: {name: "\\ud800"}}]', "lone surrogate"),
+    ("layers: [{dense: " + "9" * 5000 + "}]", "more than 100 digits"),
+    ("layers: [{conv: {filters: 190:20:30, kernel: 1}}]", "filters must be an integer, got "
+     "'190:20:30'"),
+])
+def test_yaml_values_that_used_to_exit_70(tmp_path, line, needle):
+    p = tmp_path / "net.yaml"
+    text = "input: 8x8x3\n" + line + "\n"
+    if not line.startswith("layers"):
+        text += "layers: [relu]\n"
+    p.write_text(text)
+    res, _ = run_cli([str(p)])
+    assert_one_line_error(res, "net.yaml:2", needle)
+
+
+def test_huge_float_dense_is_bad_input():
+    res, _ = run_cli(["-"], b"input: [1e200]\nlayers: [{dense: 1e200}]\n")
+    assert_one_line_error(res)
+
+
+def test_yaml_1_2_float_syntax():
+    res, _ = run_cli(["-", "-q"], b"input: 8x8x3\nlayers: [{batchnorm: 1e-6}, {bn: 1E-5}]\n")
+    assert res.returncode == 0 and res.stdout.decode().strip() == "8x8x3", res.stderr
+
+
+@pytest.mark.parametrize("source", ["file", "stdin"])
+def test_unbounded_input_stops_at_the_spec_limit(tmp_path, source):
+    # `cnncalc /dev/zero` and `cnncalc - < /dev/zero` used to read until memory ran out
+    if source == "file":
+        res, took = run_cli(["/dev/zero"])
+    else:
+        with open("/dev/zero", "rb") as zero:
+            t0 = time.perf_counter()
+            res = subprocess.run(CLI + ["-"], stdin=zero, capture_output=True, timeout=60)
+            took = time.perf_counter() - t0
+    assert_one_line_error(res, "larger than 32 MiB")
+    assert took < 30
+
+
+def test_unbounded_input_under_a_memory_ulimit():
+    # the issue's check: under `ulimit -v 2000000` the refusal is still clean
+    res = subprocess.run(["bash", "-c", "ulimit -v 2000000; exec " + " ".join(CLI) + " /dev/zero"],
+                         capture_output=True, timeout=60)
+    assert_one_line_error(res, "larger than 32 MiB")
+
+
+def test_two_million_layers_fail_fast(tmp_path):
+    p = tmp_path / "deep.yaml"
+    p.write_text("input: 8x8x3\nlayers:\n" + "- relu\n" * 2_000_000)
+    res, took = run_cli([str(p)])
+    assert_one_line_error(res, "2,000,000 list items", "at most 100,000 layers")
+    assert took < 10
+
+
+def test_long_names_are_refused(tmp_path):
+    p = tmp_path / "names.yaml"
+    p.write_text("input: 8x8x3\nlayers: [{relu: {name: " + "n" * 100_000 + "}}]\n")
+    res, _ = run_cli([str(p)])
+    assert_one_line_error(res, "100,000 characters long", "at most 200")
+
+
+def test_long_names_are_cut_in_tables_not_in_json(tmp_path):
+    name = "x" * 150
+    p = tmp_path / "names.yaml"
+    p.write_text(f"input: 8x8x3\nlayers: [{{relu: {{name: {name}}}}}]\n")
+    res, _ = run_cli([str(p), "--summary"])
+    assert res.returncode == 0 and name not in res.stdout.decode() and "…" in res.stdout.decode()
+    res, _ = run_cli([str(p), "--format", "json"])
+    assert name in res.stdout.decode()
+
+
+def test_terminal_escapes_in_names_are_escaped(tmp_path):
+    p = tmp_path / "esc.yaml"
+    p.write_text('input: 8x8x3\nname: "ev\\x1b[2Jil"\n'
+                 'layers: [{relu: {name: "a\\x1b[2Jb"}}, {conv: {filters: 2, kernel: 9, '
+                 'name: "z\\x1b]0;pwn\\x07"}}]\n')
+    res, _ = run_cli([str(p)])
+    err = res.stderr.decode()
+    assert_one_line_error(res, "z\\x1b]0;pwn\\x07")
+    assert "\x1b" not in err and "\x07" not in err
+    p.write_text(p.read_text().replace("kernel: 9", "kernel: 3"))
+    for fmt in ("table", "markdown"):
+        res, _ = run_cli([str(p), "--summary", "--format", fmt])
+        out = res.stdout.decode()
+        assert res.returncode == 0 and "a\\x1b[2Jb" in out and "\x1b" not in out, out
