@@ -6,7 +6,6 @@ Exit codes: 0 success; 1 a check failed (--expect, a --run mismatch); 2 bad inpu
 from __future__ import annotations
 
 import os
-import re
 import sys
 from typing import Any
 
@@ -14,71 +13,12 @@ import click
 
 from . import __version__
 from .errors import CheckFailed, CnnCalcError
+from .paramtypes import KERNEL, PADDING, PAIR, SHAPE, SIZE, Kernel, Shape
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-# --- option parsing helpers ----------------------------------------------------------------------
-
-def _ints(text: str, what: str, sizes: tuple[int, ...]) -> list[int]:
-    parts = [p for p in re.split(r"\s*[x×X,]\s*", str(text).strip().strip("[]")) if p != ""]
-    try:
-        vals = [int(p) for p in parts]
-    except ValueError:
-        forms = {1: "N", 2: "HxW", 3: "HxWxC", 4: "T,B,L,R"}
-        raise CnnCalcError(f"{what} must be " + " or ".join(forms[n] for n in sizes)
-                           + f", got {text!r}") from None
-    if len(vals) not in sizes:
-        raise CnnCalcError(f"{what} must have {' or '.join(map(str, sizes))} numbers, "
-                           f"got {text!r}")
-    return vals
-
-
-def pair_opt(text: str | None, what: str) -> Any:
-    if text is None:
-        return None
-    vals = _ints(text, what, (1, 2))
-    return vals[0] if len(vals) == 1 else vals
-
-
-def _kernel_opt(text: str) -> tuple[Any, int | None]:
-    """--kernel F, HxW or HxWxC (a quiz's "3x3x3 kernels": the depth is checked against the
-    input channels, not used) → (kernel, depth or None)."""
-    vals = _ints(text, "--kernel", (1, 2, 3))
-    if len(vals) == 3:
-        return vals[:2], vals[2]
-    return (vals[0] if len(vals) == 1 else vals), None
-
-
-def padding_opt(text: str | None) -> Any:
-    if text is None:
-        return None
-    if text.strip().lower() in ("same", "valid", "full"):
-        return text.strip().lower()
-    if re.fullmatch(r"\s*[A-Za-z_]+\s*", text):
-        from .layers import PAD_MODES, suggest
-        raise CnnCalcError(f"--padding must be N, HxW, T,B,L,R, same, valid or full, got "
-                           f"{text!r}{suggest(text.strip().lower(), PAD_MODES)}")
-    vals = _ints(text, "--padding", (1, 2, 4))
-    return vals[0] if len(vals) == 1 else vals
-
-
-_SHAPE_IN_TEXT = re.compile(r"\d+\s*[x×X]\s*\d+\s*[x×X]\s*\d+|\[\s*\d+\s*\]")
-
-
-def read_input_shape(text: str) -> tuple[int, ...]:
-    from .spec import parse_shape
-    if text != "-":
-        return parse_shape(text, "INPUT")
-    if sys.stdin is None or sys.stdin.isatty():
-        raise CnnCalcError("INPUT is '-' but nothing is piped to standard input")
-    data = sys.stdin.read()
-    m = _SHAPE_IN_TEXT.search(data)
-    if not m:
-        raise CnnCalcError(f"no HxWxC shape found on standard input (got "
-                           f"{data.strip()[:60]!r})")
-    return parse_shape(m.group(0), "INPUT")
-
+# --- output helpers ------------------------------------------------------------------------------
 
 def out(text: str = "", err: bool = False) -> None:
     click.echo(text, err=err)
@@ -140,7 +80,7 @@ def main() -> None:
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json", "csv", "tsv",
                                                           "markdown"]), default="table",
               show_default=True, help="Output format.")
-@click.option("--input", "-i", "input_", metavar="HxWxC",
+@click.option("--input", "-i", "input_", type=Shape(words=("auto",)), metavar="HxWxC|auto",
               help="Override the spec's input shape (auto: the size of --image).")
 @click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True,
               help="Batch size: scales MACs and activation memory (and the --run batch).")
@@ -164,13 +104,14 @@ def main() -> None:
               help="Write the input and a PNG grid of each layer's feature maps to DIR.")
 @click.option("--maps-layers", metavar="NAMES",
               help="With --save-maps: only these layers (comma-separated names or indices).")
-@click.option("--max-memory", metavar="SIZE",
+@click.option("--max-memory", type=SIZE,
               help="Refuse to run above this estimated peak (e.g. 2G; default 80% of the "
                    "available memory).")
-def model_cmd(spec: str, summary: bool, fmt: str, input_: str | None, batch: int, strict: bool,
+def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str | None,
+              batch: int, strict: bool,
               depth: int | None, quiet: bool, run_: bool, seed: int, image: str | None,
               weights_file: str | None, save_output: str | None, save_maps: str | None,
-              maps_layers: str | None, max_memory: str | None) -> None:
+              maps_layers: str | None, max_memory: int | None) -> None:
     """Analyse a network: `cnncalc SPEC` (the word `model` is optional).
 
     \b
@@ -186,16 +127,16 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: str | None, batch: int
     """
     from . import report
     from .analysis import analyse
-    from .spec import load, parse_shape
+    from .spec import load
 
     want_run = run_ or any(v is not None for v in (image, weights_file, save_output, save_maps,
                                                    maps_layers, max_memory))
-    auto = input_ is not None and input_.strip().lower() == "auto"
+    auto = input_ == "auto"
     if auto and image is None:
         raise CnnCalcError("--input auto takes the input size from --image; give --image PATH")
     if maps_layers is not None and save_maps is None:
         raise CnnCalcError("--maps-layers chooses the layers for --save-maps; give --save-maps DIR")
-    shape = parse_shape(input_, "--input") if input_ and not auto else None
+    shape = None if auto else input_
     model = load(spec, shape)
     picture = None
     if image is not None:
@@ -249,11 +190,10 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: str | None, batch: int
 
 def _run_network(a, quiet: bool, **options):
     """`--run`: the NumPy forward pass, with a progress bar on a terminal for longer runs."""
-    from .forward import RunSetup, default_memory_limit, estimate_seconds, execute, parse_size
+    from .forward import RunSetup, default_memory_limit, estimate_seconds, execute
 
     limit = options.pop("max_memory")
-    setup = RunSetup(**options, max_memory=parse_size(limit) if limit is not None
-                     else default_memory_limit())
+    setup = RunSetup(**options, max_memory=limit if limit is not None else default_memory_limit())
     if quiet or not sys.stderr.isatty() or os.environ.get("TERM") == "dumb" or \
             estimate_seconds(a) < 1.0:
         return execute(a, setup)
@@ -273,12 +213,11 @@ def _run_network(a, quiet: bool, **options):
 
 # --- quick calculators ---------------------------------------------------------------------------
 
-def _quick(type_: str, input_: str, params: dict, strict: bool):
+def _quick(type_: str, shape: tuple[int, ...], params: dict, strict: bool):
     from .analysis import analyse
     from .layers import REGISTRY, ParamError
     from .spec import Leaf, Model, Seq
 
-    shape = read_input_shape(input_)
     params = {k: v for k, v in params.items() if v is not None}
     try:
         layer = REGISTRY[type_](**params)
@@ -289,16 +228,15 @@ def _quick(type_: str, input_: str, params: dict, strict: bool):
     return analyse(model, shape, strict=strict).layers[0], model
 
 
-def _finish_quick(rec, explain: bool, fmt: str, quiet: bool, expect: str | None,
+def _finish_quick(rec, explain: bool, fmt: str, quiet: bool, expect: tuple[int, ...] | None,
                   expect_params: int | None, summary: str) -> None:
     from . import explain as ex
     from .report import commas, dumps, fnum, layer_json
-    from .spec import parse_shape
 
     problems: list[str] = []
     checks: list[str] = []
     if expect is not None:
-        want = parse_shape(expect, "--expect")
+        want = expect
         if want == rec.output:
             checks.append(f"✓ output {ex.fmt_shape(want)} is right")
         else:
@@ -349,11 +287,11 @@ def _finish_quick(rec, explain: bool, fmt: str, quiet: bool, expect: str | None,
 
 
 _COMMON_QUICK = [
-    click.option("--stride", "-s", metavar="S|HxW", help="Stride (default 1; pools: the size)."),
-    click.option("--padding", "-p", metavar="P", help="Padding: N, HxW, T,B,L,R, same, valid, "
-                                                       "full (default 0)."),
+    click.option("--stride", "-s", type=PAIR, help="Stride (default 1; pools: the size)."),
+    click.option("--padding", "-p", type=PADDING, help="Padding: N, HxW, T,B,L,R, same, valid, "
+                                                        "full (default 0)."),
     click.option("--explain", "-e", is_flag=True, help="Show the working with the numbers."),
-    click.option("--expect", metavar="HxWxC", help="Check an answer: exit 1 with a hint if "
+    click.option("--expect", type=SHAPE, help="Check an answer: exit 1 with a hint if "
                                                    "wrong."),
     click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
                  show_default=True),
@@ -369,19 +307,19 @@ def _common(f):
 
 
 @main.command("conv", context_settings=CONTEXT)
-@click.argument("input_", metavar="INPUT")
+@click.argument("input_", metavar="INPUT", type=Shape(stdin=True))
 @click.option("--filters", "-k", "filters", type=int, required=True,
               help="Number of filters = output feature maps.")
-@click.option("--kernel", "-f", "kernel", required=True, metavar="F|HxW|HxWxC",
+@click.option("--kernel", "-f", "kernel", required=True, type=KERNEL,
               help="Kernel size; a quiz's 3x3x3 (with the depth) is accepted and checked.")
-@click.option("--dilation", "-d", metavar="D|HxW", help="Dilation (default 1).")
+@click.option("--dilation", "-d", type=PAIR, help="Dilation (default 1).")
 @click.option("--groups", "-g", type=int, help="Groups (default 1; = channels for depthwise).")
 @click.option("--no-bias", is_flag=True, help="No bias terms.")
 @click.option("--expect-params", type=int, metavar="N", help="Check a parameter count.")
 @_common
-def conv_cmd(input_: str, filters: int, kernel: str, dilation: str | None, groups: int | None,
-             no_bias: bool, expect_params: int | None, stride: str | None,
-             padding: str | None, explain: bool, expect: str | None, fmt: str, strict: bool,
+def conv_cmd(input_: tuple[int, ...], filters: int, kernel: Kernel, dilation: Any,
+             groups: int | None, no_bias: bool, expect_params: int | None, stride: Any,
+             padding: Any, explain: bool, expect: tuple[int, ...] | None, fmt: str, strict: bool,
              quiet: bool) -> None:
     """One convolution: output shape, feature maps, parameters, MACs.
 
@@ -395,18 +333,17 @@ def conv_cmd(input_: str, filters: int, kernel: str, dilation: str | None, group
       cnncalc conv 128x128x3 -k 32 -f 3 --expect-params 864 --explain
       cnncalc conv 224x224x3 -k 64 -f 3 -p same -q | cnncalc pool - --size 2 -q
     """
-    size, depth = _kernel_opt(kernel)
     rec, _ = _quick("conv", input_, {
-        "filters": filters, "kernel": size,
-        "stride": pair_opt(stride, "--stride"), "padding": padding_opt(padding),
-        "dilation": pair_opt(dilation, "--dilation"), "groups": groups,
-        "bias": False if no_bias else None}, strict)
+        "filters": filters, "kernel": kernel.size, "stride": stride, "padding": padding,
+        "dilation": dilation, "groups": groups, "bias": False if no_bias else None}, strict)
     from .layers import fmt_shape
     lay = rec.layer
     seen = rec.input_shapes[0][2] // lay.groups
+    depth = kernel.depth
     if depth is not None and depth != seen:
         raise CnnCalcError(
-            f"--kernel {kernel}: a filter's depth must equal the {seen} input channels "
+            f"--kernel {lay.kernel[0]}x{lay.kernel[1]}x{depth}: a filter's depth must equal the "
+            f"{seen} input channels "
             + ("of its group " if lay.groups > 1 else "") + f"(each filter spans all of them), "
             f"not {depth}; give --kernel {lay.kernel[0]}x{lay.kernel[1]} or "
             f"{lay.kernel[0]}x{lay.kernel[1]}x{seen}")
@@ -420,13 +357,13 @@ def conv_cmd(input_: str, filters: int, kernel: str, dilation: str | None, group
 
 
 @main.command("pool", context_settings=CONTEXT)
-@click.argument("input_", metavar="INPUT")
-@click.option("--size", "-f", "size", required=True, metavar="F|HxW", help="Window size.")
+@click.argument("input_", metavar="INPUT", type=Shape(stdin=True))
+@click.option("--size", "-f", "size", required=True, type=PAIR, help="Window size.")
 @click.option("--ceil", is_flag=True, help="PyTorch ceil_mode: round the division up.")
 @click.option("--kind", type=click.Choice(["max", "avg"]), default="max", show_default=True)
 @_common
-def pool_cmd(input_: str, size: str, ceil: bool, kind: str, stride: str | None,
-             padding: str | None, explain: bool, expect: str | None, fmt: str, strict: bool,
+def pool_cmd(input_: tuple[int, ...], size: Any, ceil: bool, kind: str, stride: Any,
+             padding: Any, explain: bool, expect: tuple[int, ...] | None, fmt: str, strict: bool,
              quiet: bool) -> None:
     """One pooling layer: output shape (the stride defaults to the size).
 
@@ -439,8 +376,7 @@ def pool_cmd(input_: str, size: str, ceil: bool, kind: str, stride: str | None,
       cnncalc pool 13x13x256 --size 3 --stride 2 --ceil
     """
     rec, _ = _quick(f"{kind}pool", input_, {
-        "size": pair_opt(size, "--size"), "stride": pair_opt(stride, "--stride"),
-        "padding": padding_opt(padding), "ceil_mode": ceil or None}, strict)
+        "size": size, "stride": stride, "padding": padding, "ceil_mode": ceil or None}, strict)
     from .layers import fmt_shape
     lay = rec.layer
     desc = (f"{fmt_shape(rec.input_shapes[0])} → {kind}pool {lay.size[0]}x{lay.size[1]}, "
