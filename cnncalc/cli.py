@@ -61,11 +61,16 @@ def main() -> None:
     SPEC is a built-in model name (see `cnncalc list`), a YAML file, or - for stdin.
     \b
     Examples:
-      cnncalc vgg16 --summary                 per-layer table and totals
-      cnncalc resnet50 --format json | jq .totals.params
-      cnncalc my_net.yaml --input 128x128x3 --summary
+      cnncalc vgg16 --summary                 per-layer table and totals (-S)
+      cnncalc resnet50 -F json | jq .totals.params
+      cnncalc my_net.yaml -i 128x128x3 -S
       cnncalc conv 128x128x3 --filters 32 --kernel 3 --explain
-      cnncalc conv 224x224x3 --filters 64 --kernel 3 --padding same -q | cnncalc pool - --size 2
+      cnncalc conv 224x224x3 -k 64 -f 3 -p same -q | cnncalc pool - -f 2
+    \b
+    Short flags mean the same in every command (course notation n, f, p, s):
+      -f window size f (--kernel, pool's --size)   -s --stride   -p --padding
+      -d --dilation   -k --filters (kernels)   -g --groups   -e --explain   -q --quiet
+      -F --format   -S --summary   -i --input   -b --batch   -r --run   -o --save-output
     \b
     Exit codes: 0 ok, 1 a check failed (--expect), 2 bad input.
     Run `cnncalc model --help` for the options of `cnncalc SPEC`.
@@ -76,8 +81,8 @@ def main() -> None:
 
 @main.command("model", context_settings=CONTEXT)
 @click.argument("spec", metavar="SPEC")
-@click.option("--summary", "-s", is_flag=True, help="Print the per-layer table, then totals.")
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json", "csv", "tsv",
+@click.option("--summary", "-S", is_flag=True, help="Print the per-layer table, then totals.")
+@click.option("--format", "-F", "fmt", type=click.Choice(["table", "json", "csv", "tsv",
                                                           "markdown"]), default="table",
               show_default=True, help="Output format.")
 @click.option("--input", "-i", "input_", type=Shape(words=("auto",)), metavar="HxWxC|auto",
@@ -85,7 +90,7 @@ def main() -> None:
 @click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True,
               help="Batch size: scales MACs and activation memory (and the --run batch).")
 @click.option("--strict", is_flag=True, help="Make floored (non-integer) output sizes an error.")
-@click.option("--depth", "-d", type=click.IntRange(min=0), default=None,
+@click.option("--depth", type=click.IntRange(min=0), default=None,
               help="Collapse the table's tree below this depth (0 = top level only).")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the output shape.")
 @click.option("--run", "-r", "run_", is_flag=True,
@@ -99,7 +104,7 @@ def main() -> None:
 @click.option("--weights", "weights_file", metavar="FILE.npz",
               help="Weights by layer: <name>.weight (HWIO kernels, dense (in, units)), .bias, "
                    ".depthwise/.pointwise, .gamma/.beta/.mean/.var.")
-@click.option("--save-output", metavar="FILE.npy", help="Write the network's output.")
+@click.option("--save-output", "-o", metavar="FILE.npy", help="Write the network's output.")
 @click.option("--save-maps", metavar="DIR",
               help="Write the input and a PNG grid of each layer's feature maps to DIR.")
 @click.option("--maps-layers", metavar="NAMES",
@@ -120,9 +125,12 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
     \b
     Examples:
       cnncalc vgg16 --summary
+      cnncalc vgg16 -S --depth 1 -b 8         the table, folded below depth 1, batch 8
       cnncalc vgg16 --input 32x32x3 --format csv > vgg_cifar.csv
+      cnncalc resnet50 -i 160x160x3 -F json | jq .totals.macs
       cat net.yaml | cnncalc - --format json --batch 8
       cnncalc vgg16 --run --summary           check every shape with a real forward pass
+      cnncalc lenet5 -r -o out.npy            run it and save the network's output
       cnncalc edges --run --image photo.jpg --input auto --save-maps maps/
     """
     from . import report
@@ -293,8 +301,8 @@ _COMMON_QUICK = [
     click.option("--explain", "-e", is_flag=True, help="Show the working with the numbers."),
     click.option("--expect", type=SHAPE, help="Check an answer: exit 1 with a hint if "
                                                    "wrong."),
-    click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-                 show_default=True),
+    click.option("--format", "-F", "fmt", type=click.Choice(["text", "json"]), default="text",
+                 show_default=True, help="Output format."),
     click.option("--strict", is_flag=True, help="Make a floored output size an error."),
     click.option("--quiet", "-q", is_flag=True, help="Print only the output shape (for pipes)."),
 ]
@@ -309,9 +317,9 @@ def _common(f):
 @main.command("conv", context_settings=CONTEXT)
 @click.argument("input_", metavar="INPUT", type=Shape(stdin=True))
 @click.option("--filters", "-k", "filters", type=int, required=True,
-              help="Number of filters = output feature maps.")
+              help="Number of filters (kernels) = output feature maps.")
 @click.option("--kernel", "-f", "kernel", required=True, type=KERNEL,
-              help="Kernel size; a quiz's 3x3x3 (with the depth) is accepted and checked.")
+              help="Kernel size f; a quiz's 3x3x3 (with the depth) is accepted and checked.")
 @click.option("--dilation", "-d", type=PAIR, help="Dilation (default 1).")
 @click.option("--groups", "-g", type=int, help="Groups (default 1; = channels for depthwise).")
 @click.option("--no-bias", is_flag=True, help="No bias terms.")
@@ -329,9 +337,10 @@ def conv_cmd(input_: tuple[int, ...], filters: int, kernel: Kernel, dilation: An
     Examples:
       cnncalc conv 128x128x3 --filters 32 --kernel 3
       cnncalc conv 128x128x3 --filters 32 --kernel 3x3x3 --explain
-      cnncalc conv 128x128x3 -k 32 -f 3 --padding 1 --expect 128x128x32
-      cnncalc conv 128x128x3 -k 32 -f 3 --expect-params 864 --explain
-      cnncalc conv 224x224x3 -k 64 -f 3 -p same -q | cnncalc pool - --size 2 -q
+      cnncalc conv 128x128x3 -k 32 -f 3 -p 1 --expect 128x128x32
+      cnncalc conv 128x128x3 -k 32 -f 3 --expect-params 864 -e
+      cnncalc conv 32x32x8 -k 16 -f 3x5 -s 2 -p same -d 2 -g 4 -F json
+      cnncalc conv 224x224x3 -k 64 -f 3 -p same -q | cnncalc pool - -f 2 -q
     """
     rec, _ = _quick("conv", input_, {
         "filters": filters, "kernel": kernel.size, "stride": stride, "padding": padding,
@@ -358,9 +367,11 @@ def conv_cmd(input_: tuple[int, ...], filters: int, kernel: Kernel, dilation: An
 
 @main.command("pool", context_settings=CONTEXT)
 @click.argument("input_", metavar="INPUT", type=Shape(stdin=True))
-@click.option("--size", "-f", "size", required=True, type=PAIR, help="Window size.")
+@click.option("--size", "--kernel", "-f", "size", required=True, type=PAIR,
+              help="Window size f (--kernel is the same option).")
 @click.option("--ceil", is_flag=True, help="PyTorch ceil_mode: round the division up.")
-@click.option("--kind", type=click.Choice(["max", "avg"]), default="max", show_default=True)
+@click.option("--kind", type=click.Choice(["max", "avg"]), default="max", show_default=True,
+              help="Max or average pooling.")
 @_common
 def pool_cmd(input_: tuple[int, ...], size: Any, ceil: bool, kind: str, stride: Any,
              padding: Any, explain: bool, expect: tuple[int, ...] | None, fmt: str, strict: bool,
@@ -372,8 +383,9 @@ def pool_cmd(input_: tuple[int, ...], size: Any, ceil: bool, kind: str, stride: 
     \b
     Examples:
       cnncalc pool 224x224x64 --size 2
-      cnncalc pool 112x112x64 --size 3 --stride 2 --padding 1 --explain
-      cnncalc pool 13x13x256 --size 3 --stride 2 --ceil
+      cnncalc pool 112x112x64 -f 3 -s 2 -p 1 --explain
+      cnncalc pool 13x13x256 --kernel 3 --stride 2 --ceil
+      cnncalc pool 8x8x3 -f 2 --kind avg --expect 4x4x3
     """
     rec, _ = _quick(f"{kind}pool", input_, {
         "size": size, "stride": stride, "padding": padding, "ceil_mode": ceil or None}, strict)
@@ -403,14 +415,15 @@ def _pad_text(p: Any) -> str:
 # --- the zoo -------------------------------------------------------------------------------------
 
 @main.command("list", context_settings=CONTEXT)
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+@click.option("--format", "-F", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="Output format.")
 def list_cmd(fmt: str) -> None:
     """List the built-in models: input, output, params and MACs.
 
     \b
-    Example:
+    Examples:
       cnncalc list
+      cnncalc list -F json | jq '.[] | select(.params < 5000000) | .name'
     """
     from . import report
     from .analysis import analyse
@@ -439,8 +452,9 @@ def show_cmd(name: str) -> None:
     """Print a built-in model's YAML spec, to copy and edit.
 
     \b
-    Example:
+    Examples:
       cnncalc show vgg16 > my_vgg.yaml
+      cnncalc show resnet18 | cnncalc - -i 64x64x3 -S --depth 1
     """
     from .spec import ZOO_DIR, suggest, zoo_names
 
