@@ -20,7 +20,19 @@ import yaml
 from .errors import CnnCalcError
 from .layers import REGISTRY, Layer, ParamError, suggest
 
-ZOO_DIR = Path(__file__).parent / "configs"
+
+def _zoo_dir() -> Path:
+    """The built-in models: the package ``cnncalc.configs``, which pyproject.toml maps to
+    ``configs/`` at the repository root, so an installed cnncalc (editable or not) finds them from
+    any directory. A source tree that was never installed has no such package: use its configs/."""
+    from importlib.resources import files
+    try:
+        return Path(str(files("cnncalc.configs")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "configs"
+
+
+ZOO_DIR = _zoo_dir()
 MAX_LAYERS = 100_000
 MAX_NESTING = 64
 COMPOSITES = ("block", "repeat", "residual", "parallel")
