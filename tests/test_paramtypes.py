@@ -13,6 +13,13 @@ from cnncalc.paramtypes import (KERNEL, PADDING, PAIR, SHAPE, SIZE, Invalid, Ker
 OPT = click.Option(["--value", "-v"])
 
 
+def message(kind: click.ParamType, text: str) -> str:
+    """The one-line error a parameter type gives for ``--value TEXT``."""
+    with pytest.raises(Invalid) as info:
+        kind.convert(text, OPT, None)
+    return info.value.format_message()
+
+
 @pytest.mark.parametrize("text, shape", [
     ("224x224x3", (224, 224, 3)), ("224X224x3", (224, 224, 3)), ("224×224×3", (224, 224, 3)),
     ("224 x 224 x 3", (224, 224, 3)), ("224,224,3", (224, 224, 3)), ("[4096]", (4096,)),
@@ -25,19 +32,16 @@ def test_shape_forms(text, shape):
 @pytest.mark.parametrize("text", ["224x224", "0x4x4", "-8x8x1", "8.5x8x1", "abc", "", "1x2x3x4",
                                   "auto", "-"])
 def test_shape_errors_have_one_message(text):
-    with pytest.raises(Invalid) as info:
-        SHAPE.convert(text, OPT, None)
-    assert info.value.format_message() == (
+    assert message(SHAPE, text) == (
         f"--value must be HxWxC or [N] (positive integers, e.g. 224x224x3 or [4096]), "
         f"got {text!r}")
 
 
 def test_shape_words_and_stdin_are_opt_in():
     assert Shape(words=("auto",)).convert("AUTO", OPT, None) == "auto"
-    with pytest.raises(Invalid, match=r"or auto, got '32x32'$"):
-        Shape(words=("auto",)).convert("32x32", OPT, None)
-    with pytest.raises(Invalid, match=r"or - \(the first shape on standard input\), got 'x'$"):
-        Shape(stdin=True).convert("x", OPT, None)
+    assert message(Shape(words=("auto",)), "32x32").endswith(" or auto, got '32x32'")
+    assert message(Shape(stdin=True), "x").endswith(
+        " or - (the first shape on standard input), got 'x'")
 
 
 @pytest.mark.parametrize("text, kernel", [
@@ -50,9 +54,7 @@ def test_kernel_forms(text, kernel):
 
 @pytest.mark.parametrize("text", ["abc", "", "3x3x3x3", "3.5", "3xa"])
 def test_kernel_errors(text):
-    with pytest.raises(Invalid) as info:
-        KERNEL.convert(text, OPT, None)
-    assert info.value.format_message() == (
+    assert message(KERNEL, text) == (
         f"--value must be N or HxW or HxWxC (e.g. 3, 1x7 or 3x3x3), got {text!r}")
 
 
@@ -64,8 +66,7 @@ def test_pair_forms(text, value):
 
 @pytest.mark.parametrize("text", ["a", "2x2x2", "", "1.5"])
 def test_pair_errors(text):
-    with pytest.raises(Invalid, match=r"^--value must be N or HxW \(e\.g\. 2 or 2x1\), got "):
-        PAIR.convert(text, OPT, None)
+    assert message(PAIR, text) == f"--value must be N or HxW (e.g. 2 or 2x1), got {text!r}"
 
 
 @pytest.mark.parametrize("text, value", [("1", 1), ("1x2", [1, 2]), ("0,1,0,1", [0, 1, 0, 1]),
@@ -77,9 +78,7 @@ def test_padding_forms(text, value):
 @pytest.mark.parametrize("text, tail", [("sme", " (did you mean 'same'?)"), ("1,2,3", ""),
                                         ("x", ""), ("1.5", "")])
 def test_padding_errors(text, tail):
-    with pytest.raises(Invalid) as info:
-        PADDING.convert(text, OPT, None)
-    assert info.value.format_message() == (
+    assert message(PADDING, text) == (
         f"--value must be N, HxW, T,B,L,R, same, valid or full (e.g. 1, 1x2, 0,1,0,1 or same), "
         f"got {text!r}{tail}")
 
@@ -98,9 +97,7 @@ def test_size_forms(text, size):
                                   "0e999999999", "G"])
 def test_size_errors(text):
     assert parse_size(text) is None
-    with pytest.raises(Invalid) as info:
-        SIZE.convert(text, OPT, None)
-    assert info.value.format_message() == (
+    assert message(SIZE, text) == (
         f"--value must be a size like 2G, 1.5GiB, 800MiB, 8000MB or 8e9 bytes, above 0 (K, M, G "
         f"and KiB, MiB, GiB count 1024s; KB, MB, GB count 1000s), got {text!r}")
 
