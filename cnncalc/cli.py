@@ -144,7 +144,7 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
         raise CnnCalcError("--input auto takes the input size from --image; give --image PATH")
     if maps_layers is not None and save_maps is None:
         raise CnnCalcError("--maps-layers chooses the layers for --save-maps; give --save-maps DIR")
-    shape = None if auto else input_
+    shape = input_ if isinstance(input_, tuple) else None       # None: the spec's or auto
     model = load(spec, shape)
     picture = None
     if image is not None:
@@ -152,7 +152,8 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
         picture = load_input(image, shape or model.input, auto)
         shape = tuple(picture.shape) if auto else shape
     a = analyse(model, shape, batch=batch, strict=strict)
-    result = facts = None
+    result = None
+    facts: dict[str, Any] = {}
     if want_run:
         result, facts = _run_network(a, quiet, seed=seed, image=picture, image_name=image,
                                      weights=weights_file, save_output=save_output,

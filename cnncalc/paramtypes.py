@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import sys
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 import click
 
@@ -49,7 +49,7 @@ class _Type(click.ParamType):
         return self.metavar
 
     def reject(self, value: Any, param: click.Parameter | None, ctx: click.Context | None,
-               extra: str = "") -> None:
+               extra: str = "") -> NoReturn:
         raise Invalid(f"{_name(param)} must be {self.expected}, got {value!r}{extra}", ctx, param)
 
 
