@@ -6,7 +6,6 @@ Exit codes: 0 success; 1 a check failed (--expect, a --run mismatch); 2 bad inpu
 from __future__ import annotations
 
 import os
-import re
 import sys
 from typing import Any
 
@@ -14,71 +13,12 @@ import click
 
 from . import __version__
 from .errors import CheckFailed, CnnCalcError
+from .paramtypes import KERNEL, PADDING, PAIR, SHAPE, SIZE, Kernel, Shape
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-# --- option parsing helpers ----------------------------------------------------------------------
-
-def _ints(text: str, what: str, sizes: tuple[int, ...]) -> list[int]:
-    parts = [p for p in re.split(r"\s*[x×X,]\s*", str(text).strip().strip("[]")) if p != ""]
-    try:
-        vals = [int(p) for p in parts]
-    except ValueError:
-        forms = {1: "N", 2: "HxW", 3: "HxWxC", 4: "T,B,L,R"}
-        raise CnnCalcError(f"{what} must be " + " or ".join(forms[n] for n in sizes)
-                           + f", got {text!r}") from None
-    if len(vals) not in sizes:
-        raise CnnCalcError(f"{what} must have {' or '.join(map(str, sizes))} numbers, "
-                           f"got {text!r}")
-    return vals
-
-
-def pair_opt(text: str | None, what: str) -> Any:
-    if text is None:
-        return None
-    vals = _ints(text, what, (1, 2))
-    return vals[0] if len(vals) == 1 else vals
-
-
-def _kernel_opt(text: str) -> tuple[Any, int | None]:
-    """--kernel F, HxW or HxWxC (a quiz's "3x3x3 kernels": the depth is checked against the
-    input channels, not used) → (kernel, depth or None)."""
-    vals = _ints(text, "--kernel", (1, 2, 3))
-    if len(vals) == 3:
-        return vals[:2], vals[2]
-    return (vals[0] if len(vals) == 1 else vals), None
-
-
-def padding_opt(text: str | None) -> Any:
-    if text is None:
-        return None
-    if text.strip().lower() in ("same", "valid", "full"):
-        return text.strip().lower()
-    if re.fullmatch(r"\s*[A-Za-z_]+\s*", text):
-        from .layers import PAD_MODES, suggest
-        raise CnnCalcError(f"--padding must be N, HxW, T,B,L,R, same, valid or full, got "
-                           f"{text!r}{suggest(text.strip().lower(), PAD_MODES)}")
-    vals = _ints(text, "--padding", (1, 2, 4))
-    return vals[0] if len(vals) == 1 else vals
-
-
-_SHAPE_IN_TEXT = re.compile(r"\d+\s*[x×X]\s*\d+\s*[x×X]\s*\d+|\[\s*\d+\s*\]")
-
-
-def read_input_shape(text: str) -> tuple[int, ...]:
-    from .spec import parse_shape
-    if text != "-":
-        return parse_shape(text, "INPUT")
-    if sys.stdin is None or sys.stdin.isatty():
-        raise CnnCalcError("INPUT is '-' but nothing is piped to standard input")
-    data = sys.stdin.read()
-    m = _SHAPE_IN_TEXT.search(data)
-    if not m:
-        raise CnnCalcError(f"no HxWxC shape found on standard input (got "
-                           f"{data.strip()[:60]!r})")
-    return parse_shape(m.group(0), "INPUT")
-
+# --- output helpers ------------------------------------------------------------------------------
 
 def out(text: str = "", err: bool = False) -> None:
     click.echo(text, err=err)
@@ -121,11 +61,16 @@ def main() -> None:
     SPEC is a built-in model name (see `cnncalc list`), a YAML file, or - for stdin.
     \b
     Examples:
-      cnncalc vgg16 --summary                 per-layer table and totals
-      cnncalc resnet50 --format json | jq .totals.params
-      cnncalc my_net.yaml --input 128x128x3 --summary
+      cnncalc vgg16 --summary                 per-layer table and totals (-S)
+      cnncalc resnet50 -F json | jq .totals.params
+      cnncalc my_net.yaml -i 128x128x3 -S
       cnncalc conv 128x128x3 --filters 32 --kernel 3 --explain
-      cnncalc conv 224x224x3 --filters 64 --kernel 3 --padding same -q | cnncalc pool - --size 2
+      cnncalc conv 224x224x3 -k 64 -f 3 -p same -q | cnncalc pool - -f 2
+    \b
+    Short flags mean the same in every command (course notation n, f, p, s):
+      -f window size f (--kernel, pool's --size)   -s --stride   -p --padding
+      -d --dilation   -k --filters (kernels)   -g --groups   -e --explain   -q --quiet
+      -F --format   -S --summary   -i --input   -b --batch   -r --run   -o --save-output
     \b
     Exit codes: 0 ok, 1 a check failed (--expect), 2 bad input.
     Run `cnncalc model --help` for the options of `cnncalc SPEC`.
@@ -136,16 +81,16 @@ def main() -> None:
 
 @main.command("model", context_settings=CONTEXT)
 @click.argument("spec", metavar="SPEC")
-@click.option("--summary", "-s", is_flag=True, help="Print the per-layer table, then totals.")
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json", "csv", "tsv",
+@click.option("--summary", "-S", is_flag=True, help="Print the per-layer table, then totals.")
+@click.option("--format", "-F", "fmt", type=click.Choice(["table", "json", "csv", "tsv",
                                                           "markdown"]), default="table",
               show_default=True, help="Output format.")
-@click.option("--input", "-i", "input_", metavar="HxWxC",
+@click.option("--input", "-i", "input_", type=Shape(words=("auto",)), metavar="HxWxC|auto",
               help="Override the spec's input shape (auto: the size of --image).")
 @click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True,
               help="Batch size: scales MACs and activation memory (and the --run batch).")
 @click.option("--strict", is_flag=True, help="Make floored (non-integer) output sizes an error.")
-@click.option("--depth", "-d", type=click.IntRange(min=0), default=None,
+@click.option("--depth", type=click.IntRange(min=0), default=None,
               help="Collapse the table's tree below this depth (0 = top level only).")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the output shape.")
 @click.option("--run", "-r", "run_", is_flag=True,
@@ -159,18 +104,19 @@ def main() -> None:
 @click.option("--weights", "weights_file", metavar="FILE.npz",
               help="Weights by layer: <name>.weight (HWIO kernels, dense (in, units)), .bias, "
                    ".depthwise/.pointwise, .gamma/.beta/.mean/.var.")
-@click.option("--save-output", metavar="FILE.npy", help="Write the network's output.")
+@click.option("--save-output", "-o", metavar="FILE.npy", help="Write the network's output.")
 @click.option("--save-maps", metavar="DIR",
               help="Write the input and a PNG grid of each layer's feature maps to DIR.")
 @click.option("--maps-layers", metavar="NAMES",
               help="With --save-maps: only these layers (comma-separated names or indices).")
-@click.option("--max-memory", metavar="SIZE",
+@click.option("--max-memory", type=SIZE,
               help="Refuse to run above this estimated peak (e.g. 2G; default 80% of the "
                    "available memory).")
-def model_cmd(spec: str, summary: bool, fmt: str, input_: str | None, batch: int, strict: bool,
+def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str | None,
+              batch: int, strict: bool,
               depth: int | None, quiet: bool, run_: bool, seed: int, image: str | None,
               weights_file: str | None, save_output: str | None, save_maps: str | None,
-              maps_layers: str | None, max_memory: str | None) -> None:
+              maps_layers: str | None, max_memory: int | None) -> None:
     """Analyse a network: `cnncalc SPEC` (the word `model` is optional).
 
     \b
@@ -179,23 +125,26 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: str | None, batch: int
     \b
     Examples:
       cnncalc vgg16 --summary
+      cnncalc vgg16 -S --depth 1 -b 8         the table, folded below depth 1, batch 8
       cnncalc vgg16 --input 32x32x3 --format csv > vgg_cifar.csv
+      cnncalc resnet50 -i 160x160x3 -F json | jq .totals.macs
       cat net.yaml | cnncalc - --format json --batch 8
       cnncalc vgg16 --run --summary           check every shape with a real forward pass
+      cnncalc lenet5 -r -o out.npy            run it and save the network's output
       cnncalc edges --run --image photo.jpg --input auto --save-maps maps/
     """
     from . import report
     from .analysis import analyse
-    from .spec import load, parse_shape
+    from .spec import load
 
     want_run = run_ or any(v is not None for v in (image, weights_file, save_output, save_maps,
                                                    maps_layers, max_memory))
-    auto = input_ is not None and input_.strip().lower() == "auto"
+    auto = input_ == "auto"
     if auto and image is None:
         raise CnnCalcError("--input auto takes the input size from --image; give --image PATH")
     if maps_layers is not None and save_maps is None:
         raise CnnCalcError("--maps-layers chooses the layers for --save-maps; give --save-maps DIR")
-    shape = parse_shape(input_, "--input") if input_ and not auto else None
+    shape = input_ if isinstance(input_, tuple) else None       # None: the spec's or auto
     model = load(spec, shape)
     picture = None
     if image is not None:
@@ -203,7 +152,8 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: str | None, batch: int
         picture = load_input(image, shape or model.input, auto)
         shape = tuple(picture.shape) if auto else shape
     a = analyse(model, shape, batch=batch, strict=strict)
-    result = facts = None
+    result = None
+    facts: dict[str, Any] = {}
     if want_run:
         result, facts = _run_network(a, quiet, seed=seed, image=picture, image_name=image,
                                      weights=weights_file, save_output=save_output,
@@ -250,11 +200,10 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: str | None, batch: int
 
 def _run_network(a, quiet: bool, **options):
     """`--run`: the NumPy forward pass, with a progress bar on a terminal for longer runs."""
-    from .forward import RunSetup, default_memory_limit, estimate_seconds, execute, parse_size
+    from .forward import RunSetup, default_memory_limit, estimate_seconds, execute
 
     limit = options.pop("max_memory")
-    setup = RunSetup(**options, max_memory=parse_size(limit) if limit is not None
-                     else default_memory_limit())
+    setup = RunSetup(**options, max_memory=limit if limit is not None else default_memory_limit())
     if quiet or not sys.stderr.isatty() or os.environ.get("TERM") == "dumb" or \
             estimate_seconds(a) < 1.0:
         return execute(a, setup)
@@ -274,12 +223,11 @@ def _run_network(a, quiet: bool, **options):
 
 # --- quick calculators ---------------------------------------------------------------------------
 
-def _quick(type_: str, input_: str, params: dict, strict: bool):
+def _quick(type_: str, shape: tuple[int, ...], params: dict, strict: bool):
     from .analysis import analyse
     from .layers import REGISTRY, ParamError
     from .spec import Leaf, Model, Seq
 
-    shape = read_input_shape(input_)
     params = {k: v for k, v in params.items() if v is not None}
     try:
         layer = REGISTRY[type_](**params)
@@ -290,16 +238,15 @@ def _quick(type_: str, input_: str, params: dict, strict: bool):
     return analyse(model, shape, strict=strict).layers[0], model
 
 
-def _finish_quick(rec, explain: bool, fmt: str, quiet: bool, expect: str | None,
+def _finish_quick(rec, explain: bool, fmt: str, quiet: bool, expect: tuple[int, ...] | None,
                   expect_params: int | None, summary: str) -> None:
     from . import explain as ex
     from .report import commas, dumps, fnum, layer_json
-    from .spec import parse_shape
 
     problems: list[str] = []
     checks: list[str] = []
     if expect is not None:
-        want = parse_shape(expect, "--expect")
+        want = expect
         if want == rec.output:
             checks.append(f"✓ output {ex.fmt_shape(want)} is right")
         else:
@@ -350,14 +297,14 @@ def _finish_quick(rec, explain: bool, fmt: str, quiet: bool, expect: str | None,
 
 
 _COMMON_QUICK = [
-    click.option("--stride", "-s", metavar="S|HxW", help="Stride (default 1; pools: the size)."),
-    click.option("--padding", "-p", metavar="P", help="Padding: N, HxW, T,B,L,R, same, valid, "
-                                                       "full (default 0)."),
+    click.option("--stride", "-s", type=PAIR, help="Stride (default 1; pools: the size)."),
+    click.option("--padding", "-p", type=PADDING, help="Padding: N, HxW, T,B,L,R, same, valid, "
+                                                        "full (default 0)."),
     click.option("--explain", "-e", is_flag=True, help="Show the working with the numbers."),
-    click.option("--expect", metavar="HxWxC", help="Check an answer: exit 1 with a hint if "
+    click.option("--expect", type=SHAPE, help="Check an answer: exit 1 with a hint if "
                                                    "wrong."),
-    click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-                 show_default=True),
+    click.option("--format", "-F", "fmt", type=click.Choice(["text", "json"]), default="text",
+                 show_default=True, help="Output format."),
     click.option("--strict", is_flag=True, help="Make a floored output size an error."),
     click.option("--quiet", "-q", is_flag=True, help="Print only the output shape (for pipes)."),
 ]
@@ -370,19 +317,19 @@ def _common(f):
 
 
 @main.command("conv", context_settings=CONTEXT)
-@click.argument("input_", metavar="INPUT")
+@click.argument("input_", metavar="INPUT", type=Shape(stdin=True))
 @click.option("--filters", "-k", "filters", type=int, required=True,
-              help="Number of filters = output feature maps.")
-@click.option("--kernel", "-f", "kernel", required=True, metavar="F|HxW|HxWxC",
-              help="Kernel size; a quiz's 3x3x3 (with the depth) is accepted and checked.")
-@click.option("--dilation", "-d", metavar="D|HxW", help="Dilation (default 1).")
+              help="Number of filters (kernels) = output feature maps.")
+@click.option("--kernel", "-f", "kernel", required=True, type=KERNEL,
+              help="Kernel size f; a quiz's 3x3x3 (with the depth) is accepted and checked.")
+@click.option("--dilation", "-d", type=PAIR, help="Dilation (default 1).")
 @click.option("--groups", "-g", type=int, help="Groups (default 1; = channels for depthwise).")
 @click.option("--no-bias", is_flag=True, help="No bias terms.")
 @click.option("--expect-params", type=int, metavar="N", help="Check a parameter count.")
 @_common
-def conv_cmd(input_: str, filters: int, kernel: str, dilation: str | None, groups: int | None,
-             no_bias: bool, expect_params: int | None, stride: str | None,
-             padding: str | None, explain: bool, expect: str | None, fmt: str, strict: bool,
+def conv_cmd(input_: tuple[int, ...], filters: int, kernel: Kernel, dilation: Any,
+             groups: int | None, no_bias: bool, expect_params: int | None, stride: Any,
+             padding: Any, explain: bool, expect: tuple[int, ...] | None, fmt: str, strict: bool,
              quiet: bool) -> None:
     """One convolution: output shape, feature maps, parameters, MACs.
 
@@ -392,22 +339,22 @@ def conv_cmd(input_: str, filters: int, kernel: str, dilation: str | None, group
     Examples:
       cnncalc conv 128x128x3 --filters 32 --kernel 3
       cnncalc conv 128x128x3 --filters 32 --kernel 3x3x3 --explain
-      cnncalc conv 128x128x3 -k 32 -f 3 --padding 1 --expect 128x128x32
-      cnncalc conv 128x128x3 -k 32 -f 3 --expect-params 864 --explain
-      cnncalc conv 224x224x3 -k 64 -f 3 -p same -q | cnncalc pool - --size 2 -q
+      cnncalc conv 128x128x3 -k 32 -f 3 -p 1 --expect 128x128x32
+      cnncalc conv 128x128x3 -k 32 -f 3 --expect-params 864 -e
+      cnncalc conv 32x32x8 -k 16 -f 3x5 -s 2 -p same -d 2 -g 4 -F json
+      cnncalc conv 224x224x3 -k 64 -f 3 -p same -q | cnncalc pool - -f 2 -q
     """
-    size, depth = _kernel_opt(kernel)
     rec, _ = _quick("conv", input_, {
-        "filters": filters, "kernel": size,
-        "stride": pair_opt(stride, "--stride"), "padding": padding_opt(padding),
-        "dilation": pair_opt(dilation, "--dilation"), "groups": groups,
-        "bias": False if no_bias else None}, strict)
+        "filters": filters, "kernel": kernel.size, "stride": stride, "padding": padding,
+        "dilation": dilation, "groups": groups, "bias": False if no_bias else None}, strict)
     from .layers import fmt_shape
     lay = rec.layer
     seen = rec.input_shapes[0][2] // lay.groups
+    depth = kernel.depth
     if depth is not None and depth != seen:
         raise CnnCalcError(
-            f"--kernel {kernel}: a filter's depth must equal the {seen} input channels "
+            f"--kernel {lay.kernel[0]}x{lay.kernel[1]}x{depth}: a filter's depth must equal the "
+            f"{seen} input channels "
             + ("of its group " if lay.groups > 1 else "") + f"(each filter spans all of them), "
             f"not {depth}; give --kernel {lay.kernel[0]}x{lay.kernel[1]} or "
             f"{lay.kernel[0]}x{lay.kernel[1]}x{seen}")
@@ -421,13 +368,15 @@ def conv_cmd(input_: str, filters: int, kernel: str, dilation: str | None, group
 
 
 @main.command("pool", context_settings=CONTEXT)
-@click.argument("input_", metavar="INPUT")
-@click.option("--size", "-f", "size", required=True, metavar="F|HxW", help="Window size.")
+@click.argument("input_", metavar="INPUT", type=Shape(stdin=True))
+@click.option("--size", "--kernel", "-f", "size", required=True, type=PAIR,
+              help="Window size f (--kernel is the same option).")
 @click.option("--ceil", is_flag=True, help="PyTorch ceil_mode: round the division up.")
-@click.option("--kind", type=click.Choice(["max", "avg"]), default="max", show_default=True)
+@click.option("--kind", type=click.Choice(["max", "avg"]), default="max", show_default=True,
+              help="Max or average pooling.")
 @_common
-def pool_cmd(input_: str, size: str, ceil: bool, kind: str, stride: str | None,
-             padding: str | None, explain: bool, expect: str | None, fmt: str, strict: bool,
+def pool_cmd(input_: tuple[int, ...], size: Any, ceil: bool, kind: str, stride: Any,
+             padding: Any, explain: bool, expect: tuple[int, ...] | None, fmt: str, strict: bool,
              quiet: bool) -> None:
     """One pooling layer: output shape (the stride defaults to the size).
 
@@ -436,12 +385,12 @@ def pool_cmd(input_: str, size: str, ceil: bool, kind: str, stride: str | None,
     \b
     Examples:
       cnncalc pool 224x224x64 --size 2
-      cnncalc pool 112x112x64 --size 3 --stride 2 --padding 1 --explain
-      cnncalc pool 13x13x256 --size 3 --stride 2 --ceil
+      cnncalc pool 112x112x64 -f 3 -s 2 -p 1 --explain
+      cnncalc pool 13x13x256 --kernel 3 --stride 2 --ceil
+      cnncalc pool 8x8x3 -f 2 --kind avg --expect 4x4x3
     """
     rec, _ = _quick(f"{kind}pool", input_, {
-        "size": pair_opt(size, "--size"), "stride": pair_opt(stride, "--stride"),
-        "padding": padding_opt(padding), "ceil_mode": ceil or None}, strict)
+        "size": size, "stride": stride, "padding": padding, "ceil_mode": ceil or None}, strict)
     from .layers import fmt_shape
     lay = rec.layer
     desc = (f"{fmt_shape(rec.input_shapes[0])} → {kind}pool {lay.size[0]}x{lay.size[1]}, "
@@ -468,14 +417,15 @@ def _pad_text(p: Any) -> str:
 # --- the zoo -------------------------------------------------------------------------------------
 
 @main.command("list", context_settings=CONTEXT)
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+@click.option("--format", "-F", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="Output format.")
 def list_cmd(fmt: str) -> None:
     """List the built-in models: input, output, params and MACs.
 
     \b
-    Example:
+    Examples:
       cnncalc list
+      cnncalc list -F json | jq '.[] | select(.params < 5000000) | .name'
     """
     from . import report
     from .analysis import analyse
@@ -504,8 +454,9 @@ def show_cmd(name: str) -> None:
     """Print a built-in model's YAML spec, to copy and edit.
 
     \b
-    Example:
+    Examples:
       cnncalc show vgg16 > my_vgg.yaml
+      cnncalc show resnet18 | cnncalc - -i 64x64x3 -S --depth 1
     """
     from .spec import ZOO_DIR, suggest, zoo_names
 

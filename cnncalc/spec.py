@@ -22,7 +22,19 @@ from .layers import REGISTRY, Layer, ParamError, suggest
 from .limits import (MAX_INT_DIGITS, MAX_LAYERS, MAX_LIST_ITEMS, MAX_NAME_LENGTH, MAX_NESTING,
                      MAX_SPEC_BYTES, MAX_YAML_VALUES)
 
-ZOO_DIR = Path(__file__).parent / "configs"
+
+def _zoo_dir() -> Path:
+    """The built-in models: the package ``cnncalc.configs``, which pyproject.toml maps to
+    ``configs/`` at the repository root, so an installed cnncalc (editable or not) finds them from
+    any directory. A source tree that was never installed has no such package: use its configs/."""
+    from importlib.resources import files
+    try:
+        return Path(str(files("cnncalc.configs")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "configs"
+
+
+ZOO_DIR = _zoo_dir()
 COMPOSITES = ("block", "repeat", "residual", "parallel")
 TOP_KEYS = ("name", "description", "input", "defaults", "blocks", "layers")
 Shape = tuple[int, ...]

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from conftest import assert_clean_error, cnncalc_exe, run_on_pty
 
@@ -388,6 +389,121 @@ def test_help(cli, args):
     res = cli(*args)
     assert res.code == 0 and res.err == "" and "Usage:" in res.out
     assert "Example" in res.out
+
+
+def _commands():
+    """Every click command, by the name a user types (``cnncalc SPEC`` is the model command)."""
+    from cnncalc.cli import main
+    return {("SPEC" if name == "model" else name): cmd for name, cmd in main.commands.items()}
+
+
+def _flags(cmd) -> set[tuple[str, str]]:
+    """(short or "", long) for every option of a command; an option with two long names (pool's
+    --size/--kernel) gives a pair for each."""
+    pairs = set()
+    for p in _options(cmd):
+        names = p.opts + p.secondary_opts
+        shorts = [n for n in names if not n.startswith("--")]
+        longs = [n for n in names if n.startswith("--")]
+        assert len(shorts) <= 1, (cmd.name, names)
+        pairs |= {(shorts[0] if shorts else "", lo) for lo in longs}
+    return pairs
+
+
+def _options(cmd) -> list[click.Option]:
+    """A command's options, --help included."""
+    return [p for p in cmd.get_params(click.Context(cmd)) if isinstance(p, click.Option)]
+
+
+def test_a_short_flag_means_one_thing_in_every_command():
+    """Issue 7: -s was --summary and --stride, -f --format, --kernel and --size, -d --depth and
+    --dilation. Now each short flag has one long name shared by every command that has it (pool's
+    -f is --size with the alias --kernel, which is conv's -f)."""
+    from cnncalc.cli import main
+    longs_of: dict[str, list[set[str]]] = {}
+    for cmd in [main, *main.commands.values()]:
+        per_cmd: dict[str, set[str]] = {}
+        for p in _options(cmd):
+            names = p.opts + p.secondary_opts
+            for short in (n for n in names if not n.startswith("--")):
+                assert short not in per_cmd, f"{cmd.name}: {short} used twice"
+                per_cmd[short] = {n for n in names if n.startswith("--")}
+        for short, longs in per_cmd.items():
+            longs_of.setdefault(short, []).append(longs)
+    for short, sets in longs_of.items():
+        assert set.intersection(*sets), f"{short} stands for {sets} in different commands"
+    # the scheme of the issue (course notation n, f, p, s)
+    scheme = {"-f": "--kernel", "-s": "--stride", "-p": "--padding", "-d": "--dilation",
+              "-k": "--filters", "-g": "--groups", "-q": "--quiet", "-F": "--format",
+              "-S": "--summary", "-i": "--input", "-b": "--batch", "-o": "--save-output",
+              "-e": "--explain", "-r": "--run", "-h": "--help"}
+    assert set(longs_of) <= set(scheme), set(longs_of) - set(scheme)
+    for short, sets in longs_of.items():
+        assert scheme[short] in set.intersection(*sets), short
+    assert "--depth" not in {lo for sets in longs_of.values() for s in sets for lo in s}
+
+
+def test_readme_flag_table_lists_every_flag_of_every_command():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    lines = readme.split("## Flags", 1)[1].splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("| Short"))
+    header = [c.strip() for c in lines[start].strip("|").split("|")]
+    columns = header[3:]
+    table: dict[str, set[tuple[str, str]]] = {c: set() for c in columns}
+    for ln in lines[start + 2:]:
+        if not ln.startswith("|"):
+            break
+        cells = [c.strip() for c in ln.strip().strip("|").split("|")]
+        short, long_ = cells[0].strip("`"), cells[1].strip("`")
+        for col, mark in zip(columns, cells[3:]):
+            if mark == "✓":
+                table[col].add((short, long_))
+    commands = _commands()
+    assert set(columns) == set(commands)
+    for name, cmd in commands.items():
+        assert table[name] == _flags(cmd), name
+
+
+@pytest.mark.parametrize("name", sorted(_commands()))
+def test_every_command_help_has_examples(cli, name):
+    res = cli(*(["model"] if name == "SPEC" else [name]), "--help")
+    assert res.code == 0 and "Examples:" in res.out
+    examples = res.out.split("Examples:", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert sum(ln.strip().startswith("cnncalc ") for ln in examples) >= 2, res.out
+
+
+@pytest.mark.parametrize("args", [
+    ["conv", "32x32x8", "-k", "16", "-f", "3x5", "-s", "2,1", "-p", "1,1,2,2", "-d", "2", "-g",
+     "4", "-F", "json"],
+    ["conv", "32x32x8", "--filters", "16", "--kernel", "3x5", "--stride", "2,1", "--padding",
+     "1,1,2,2", "--dilation", "2", "--groups", "4", "--format", "json"],
+])
+def test_conv_short_and_long_flags_agree(cli, args):
+    obj = json.loads(cli(*args).out)
+    assert obj["output"] == [15, 28, 16] and obj["weights"] == 3 * 5 * (8 // 4) * 16
+
+
+def test_pool_window_flags(cli):
+    for window in (["--size", "3"], ["--kernel", "3"], ["-f", "3"]):
+        res = cli("pool", "112x112x64", *window, "-s", "2", "-p", "1", "-q")
+        assert (res.code, res.out) == (0, "56x56x64\n"), window
+    obj = json.loads(cli("pool", "8x8x3", "-f", "2", "-F", "json").out)
+    assert obj["output"] == [4, 4, 3]
+
+
+def test_model_short_flags(cli, tmp_path):
+    long = cli("vgg16", "--summary", "--input", "32x32x3", "--batch", "2")
+    short = cli("vgg16", "-S", "-i", "32x32x3", "-b", "2")
+    assert long.code == 0 and long.out == short.out and "Total params" in short.out
+    assert json.loads(cli("vgg16", "-F", "json", "-q").out) == [1000]
+    assert json.loads(cli("list", "-F", "json").out)[0]["name"] == zoo_names()[0]
+    out = tmp_path / "y.npy"
+    res = cli("lenet5", "-r", "-o", str(out), "-q")
+    assert (res.code, res.out) == (0, "[10]\n") and out.exists()
+    # the old meanings are gone: -s is the stride (not a model option), -d the dilation
+    assert_clean_error(cli("vgg16", "-s"), "No such option", "-s")
+    assert_clean_error(cli("vgg16", "-d", "1"), "No such option", "-d")
+    assert_clean_error(cli("list", "-f", "json"), "No such option", "-f")
 
 
 def test_version(cli):

@@ -300,6 +300,19 @@ def test_unknown_zoo_name_lists_the_valid_ones():
     assert "vgg16" in spec_mod.zoo_names()
 
 
+def test_zoo_is_the_package_data_from_configs():
+    """Issue 7: the zoo lives in configs/ at the repository root and is installed as the package
+    cnncalc.configs; the test environment must find it there (an editable install maps it), not
+    through the fallback for an uninstalled source tree."""
+    import cnncalc.configs
+    root = Path(__file__).resolve().parent.parent
+    assert spec_mod.ZOO_DIR == Path(cnncalc.configs.__file__).parent
+    assert spec_mod.ZOO_DIR.resolve() == (root / "configs").resolve() or \
+        "site-packages" in spec_mod.ZOO_DIR.parts       # a non-editable install
+    assert not (root / "cnncalc" / "configs").exists()
+    assert len(spec_mod.zoo_names()) == len(list(spec_mod.ZOO_DIR.glob("*.yaml"))) >= 20
+
+
 def test_control_character_is_one_located_line():
     # regression (found by tests/test_fuzz.py): PyYAML's ReaderError has a two-line message,
     # so a stray control character gave a two-line error without a line number
