@@ -8,4 +8,4 @@ MAX_NESTING = 64                 # blocks within blocks
 MAX_YAML_VALUES = 1_000_000      # values after YAML aliases are expanded (alias bombs)
 MAX_NAME_LENGTH = 200            # characters in a layer or model name
 MAX_INT_DIGITS = 100             # digits in an integer of a spec
-MAX_SHAPE_TEXT = 1_000           # characters of a shape argument or a shape read from stdin
+MAX_SHAPE_INPUT = 1 << 20        # characters read from stdin for a quick calculator's '-' (1 MiB)

@@ -128,7 +128,10 @@ class Padding(_Type):
 
 # --- shapes --------------------------------------------------------------------------------------
 
-_SHAPE_IN_TEXT = re.compile(r"\d+\s*[x×X]\s*\d+\s*[x×X]\s*\d+|\[\s*\d+\s*\]")
+# bounded runs and digit boundaries keep the search linear (30,000 digits used to take seconds)
+_N = r"(?<!\d)\d{1,18}(?!\d)"
+_SP = r"[ \t]{0,8}"
+_SHAPE_IN_TEXT = re.compile(rf"{_N}{_SP}[x×X]{_SP}{_N}{_SP}[x×X]{_SP}{_N}|\[{_SP}{_N}{_SP}\]")
 
 
 class Shape(_Type):
@@ -166,7 +169,14 @@ class Shape(_Type):
         if sys.stdin is None or sys.stdin.isatty():
             raise Invalid(f"{_name(param)} is '-' but nothing is piped to standard input", ctx,
                           param)
-        data = sys.stdin.read()
+        from .limits import MAX_SHAPE_INPUT
+        try:
+            data = sys.stdin.read(MAX_SHAPE_INPUT + 1)
+        except (OSError, ValueError, UnicodeDecodeError) as e:
+            raise Invalid(f"cannot read standard input: {e}", ctx, param) from None
+        if len(data) > MAX_SHAPE_INPUT:
+            raise Invalid(f"standard input is longer than {MAX_SHAPE_INPUT >> 10} KiB; '-' "
+                          f"expects a shape such as 128x128x3 (docs/LIMITS.md)", ctx, param)
         m = _SHAPE_IN_TEXT.search(data)
         if not m:
             raise Invalid(f"no HxWxC shape found on standard input (got {data.strip()[:60]!r})",

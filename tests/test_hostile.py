@@ -115,3 +115,24 @@ def test_terminal_escapes_in_names_are_escaped(tmp_path):
         res, _ = run_cli([str(p), "--summary", "--format", fmt])
         out = res.stdout.decode()
         assert res.returncode == 0 and "a\\x1b[2Jb" in out and "\x1b" not in out, out
+
+
+@pytest.mark.parametrize("text", ["9" * 30_000, "1x" * 15_000, "1 x " * 7_500 + "\n"])
+def test_shape_on_stdin_is_found_in_linear_time(text):
+    # the old search backtracked quadratically: 30 kB took many seconds
+    res, took = run_cli(["conv", "-", "-k", "1", "-f", "1", "-q"], text.encode())
+    assert res.returncode in (0, 2) and b"Traceback" not in res.stderr
+    assert took < 3
+
+
+def test_shape_on_stdin_is_bounded():
+    with open("/dev/zero", "rb") as zero:
+        res = subprocess.run(CLI + ["conv", "-", "-k", "1", "-f", "1"], stdin=zero,
+                             capture_output=True, timeout=60)
+    assert_one_line_error(res, "longer than 1024 KiB")
+
+
+def test_shape_search_respects_digit_boundaries():
+    res, _ = run_cli(["conv", "-", "-k", "1", "-f", "1", "-q"],
+                     b"99999999999999999999x3x3 then 8x8x3\n")
+    assert res.returncode == 0 and res.stdout.decode().strip() == "8x8x1"
