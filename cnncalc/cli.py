@@ -498,6 +498,10 @@ def run(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         raise
+    except OSError as e:    # writing the output failed: a full disk, a closed descriptor
+        where = f" {e.filename}" if e.filename else " the output"
+        click.echo(f"cnncalc: error: cannot write{where}: {e.strerror or e}", err=True)
+        return EXIT_IO
     except Exception as e:  # a bug: say so in one line; CNNCALC_DEBUG=1 shows the traceback
         if os.environ.get("CNNCALC_DEBUG"):
             raise
@@ -506,11 +510,26 @@ def run(argv: list[str] | None = None) -> int:
         return 70
 
 
+EXIT_IO = 74     # sysexits.h EX_IOERR: the output could not be written
+
+
 def entry() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (called by :func:`cnncalc._entry.main`)."""
+    if sys.stdout is None:
+        sys.stderr.write("cnncalc: error: standard output is closed\n") if sys.stderr else None
+        sys.exit(EXIT_IO)
+    code = 0
     try:
         code = run()
         sys.stdout.flush()
+    except OSError as e:
+        if isinstance(e, BrokenPipeError):
+            raise
+        if code != EXIT_IO:     # run() has not said so already
+            sys.stderr.write(f"cnncalc: error: cannot write the output: {e.strerror or e}\n")
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = EXIT_IO
     except BrokenPipeError:
         # the reader went away (e.g. `| head`): stop quietly, like other Unix tools
         devnull = os.open(os.devnull, os.O_WRONLY)

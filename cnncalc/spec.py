@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from .errors import CnnCalcError
+from .errors import CnnCalcError, printable
 from .layers import REGISTRY, Layer, ParamError, suggest
 from .limits import (MAX_INT_DIGITS, MAX_LAYERS, MAX_LIST_ITEMS, MAX_NAME_LENGTH, MAX_NESTING,
                      MAX_SPEC_BYTES, MAX_YAML_VALUES)
@@ -230,23 +230,13 @@ def read_source(spec: str) -> tuple[str, str, str]:
     """SPEC (zoo name, path or '-') → (display file name, default model name, text)."""
     if spec == "-":
         label, stem = "<stdin>", "stdin"
-        data = read_capped(sys.stdin.buffer, label, "standard input")
+        data = read_capped(getattr(sys.stdin, "buffer", None), label, "standard input")
     else:
-        path = Path(spec)
-        zoo = ZOO_DIR / f"{spec}.yaml"
-        if not path.exists() and os.sep not in spec and "." not in spec:
-            if zoo.exists():
-                path = zoo
-            else:
-                names = zoo_names()
-                raise CnnCalcError(
-                    f"'{spec}' is neither a file nor a built-in model{suggest(spec, names)}; "
-                    f"built-in: {', '.join(names)}")
-        label, stem = (spec if path != zoo else f"{spec} (built-in)"), path.stem
-        if not path.exists():
-            raise CnnCalcError(f"no such file: {spec}")
-        if path.is_dir():
-            raise CnnCalcError(f"{spec} is a directory, not a YAML file")
+        try:
+            path, label = _locate(spec)
+        except OSError as e:      # e.g. a 300-character name: ENAMETOOLONG
+            raise CnnCalcError(f"cannot read {printable(spec)[:80]}: {e.strerror or e}") from None
+        stem = path.stem
         try:
             with path.open("rb") as fh:
                 data = read_capped(fh, label, spec)
@@ -260,6 +250,23 @@ def read_source(spec: str) -> tuple[str, str, str]:
         raise CnnCalcError(f"not UTF-8 text (byte {e.start}); expected a YAML spec",
                            file=label) from None
     return label, stem, text
+
+
+def _locate(spec: str) -> tuple[Path, str]:
+    """The file a SPEC argument names (a path, or a built-in model) and its display label."""
+    path = Path(spec)
+    zoo = ZOO_DIR / f"{spec}.yaml"
+    if not path.exists() and os.sep not in spec and "." not in spec:
+        if zoo.exists():
+            return zoo, f"{spec} (built-in)"
+        names = zoo_names()
+        raise CnnCalcError(f"'{spec}' is neither a file nor a built-in model"
+                           f"{suggest(spec, names)}; built-in: {', '.join(names)}")
+    if not path.exists():
+        raise CnnCalcError(f"no such file: {spec}")
+    if path.is_dir():
+        raise CnnCalcError(f"{spec} is a directory, not a YAML file")
+    return path, spec
 
 
 def read_capped(stream: Any, label: str, what: str, limit: int = MAX_SPEC_BYTES) -> bytes:

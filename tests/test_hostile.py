@@ -136,3 +136,42 @@ def test_shape_search_respects_digit_boundaries():
     res, _ = run_cli(["conv", "-", "-k", "1", "-f", "1", "-q"],
                      b"99999999999999999999x3x3 then 8x8x3\n")
     assert res.returncode == 0 and res.stdout.decode().strip() == "8x8x1"
+
+
+def sh(script: str, timeout=60):
+    """Run a bash script with the CLI as $CNNCALC; returns (exit code, stderr)."""
+    res = subprocess.run(["bash", "-c", script], capture_output=True, timeout=timeout,
+                         env={"CNNCALC": " ".join(CLI), "PATH": "/usr/bin:/bin"})
+    return res.returncode, res.stderr.decode()
+
+
+def test_closed_and_full_stdout_exit_74_with_one_line():
+    for redirect in (">&-", "> /dev/full"):
+        code, err = sh(f"$CNNCALC vgg16 {redirect}")
+        assert code == 74, (redirect, code, err)
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_reader_that_goes_away_ends_quietly():
+    code, err = sh("set -o pipefail; $CNNCALC resnet152 --summary | head -1 > /dev/null")
+    assert code in (0, 141) and err == "", (code, err)
+
+
+def test_closed_stdin_and_long_paths_are_bad_input():
+    code, err = sh("$CNNCALC - <&-")
+    assert code == 2 and "standard input" in err and "Traceback" not in err
+    code, err = sh("$CNNCALC " + "a" * 300 + ".yaml")
+    assert code == 2 and "File name too long" in err and "Traceback" not in err
+
+
+def test_ctrl_c_exits_130_with_one_line():
+    # SIGINT while the CLI starts and while it runs: never a traceback
+    for delay in (0.05, 0.6):
+        proc = subprocess.Popen(CLI + ["vgg16", "--run", "--batch", "4"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        time.sleep(delay)
+        proc.send_signal(2)
+        out, err = proc.communicate(timeout=60)
+        text = err.decode()
+        assert proc.returncode == 130, (delay, proc.returncode, text)
+        assert "Traceback" not in text and len(text.strip().splitlines()) <= 1, text
