@@ -25,6 +25,8 @@ DIAGRAM_SUFFIXES = (".svg", ".png", ".html")
 
 def check_target(path: str) -> str:
     """The format of ``--diagram path`` (its extension), or a one-line error before any work."""
+    if Path(path).is_dir():
+        raise CnnCalcError(f"--diagram {path} is a directory; give a file name")
     suffix = Path(path).suffix.lower()
     if suffix == ".htm":
         suffix = ".html"
@@ -35,8 +37,6 @@ def check_target(path: str) -> str:
         raise CnnCalcError(f"--diagram {path}: unknown extension {suffix!r}; use .svg, .png "
                            f"or .html")
     parent = Path(path).parent
-    if Path(path).is_dir():
-        raise CnnCalcError(f"--diagram {path} is a directory; give a file name")
     if not parent.is_dir():
         raise CnnCalcError(f"--diagram {path}: no such directory {str(parent)!r}")
     return suffix

@@ -11,6 +11,7 @@ from ..analysis import Analysis
 from .graph import Unit, View, build, shape_text
 from .layout import family
 from .scene import lighter
+from .svg import clean
 
 GRAPH_FORMATS = ("dot", "mermaid")
 
@@ -31,8 +32,9 @@ def _lines(u: Unit) -> list[str]:
 
 def dot_string(text: str) -> str:
     """A DOT double-quoted string. Backslashes are doubled, so a name can never produce one of
-    Graphviz's label escapes (``\\N``, ``\\l``); quotes are escaped; line breaks become spaces."""
-    text = str(text).replace("\\", "\\\\").replace('"', '\\"')
+    Graphviz's label escapes (``\\N``, ``\\l``); quotes are escaped; line breaks become spaces,
+    control characters U+FFFD."""
+    text = clean(text).replace("\\", "\\\\").replace('"', '\\"')
     return '"' + " ".join(text.splitlines()) + '"'
 
 
@@ -62,8 +64,8 @@ _MERMAID = {"#": "#35;", '"': "#quot;", "<": "#lt;", ">": "#gt;", "&": "#amp;", 
 
 def mermaid_text(text: str) -> str:
     """Text for inside a quoted Mermaid label: the characters that could end or break it as
-    entity codes (``#quot;``), '#' first; line breaks become spaces."""
-    return "".join(_MERMAID.get(c, c) for c in " ".join(str(text).splitlines()))
+    entity codes (``#quot;``); line breaks become spaces, control characters U+FFFD."""
+    return "".join(_MERMAID.get(c, c) for c in " ".join(clean(text).splitlines()))
 
 
 def mermaid(v: View) -> str:
