@@ -230,6 +230,25 @@ def test_png_is_the_svg_size_and_not_blank(name, depth):
     assert img.getpixel((round(cx), round(cy))) != (255, 255, 255)
 
 
+def test_png_strips_join_without_losing_what_crosses_them():
+    from cnncalc.diagram import png
+    from cnncalc.diagram.scene import Polyline, Scene, Text
+    edge = png.STRIP
+    s = Scene(200, 2 * edge, [Text(40, edge - 100, "W" * 40, 12, "#000000", "end", vertical=True),
+                              Text(120, edge + 100, "W" * 40, 12, "#000000", "start",
+                                   vertical=True),
+                              Polyline(((180, 10), (180, 2 * edge - 10)), "#000000", 2)])
+    img = _image(png.render(s)).convert("L")
+    column = [img.getpixel((x, y)) for x in range(30, 46) for y in range(edge - 60, edge + 200)]
+    assert min(column) < 100                     # text reading up from y, ending above it...
+    below = [img.getpixel((x, y)) for x in range(30, 46) for y in range(edge + 40, edge + 200)]
+    assert min(below) < 100                      # ...runs down past the strip boundary
+    above = [img.getpixel((x, y)) for x in range(110, 126) for y in range(edge - 200, edge - 40)]
+    assert min(above) < 100
+    line = [img.getpixel((180, y)) for y in range(12, 2 * edge - 12)]
+    assert max(line) < 100                        # no seam in a line across the strips
+
+
 def test_png_of_a_huge_picture_is_refused_and_keeps_the_old_file(cli, tmp_path, monkeypatch):
     import cnncalc.diagram.png as png
     out = tmp_path / "net.png"
@@ -460,10 +479,16 @@ def _chromium(exe: str, tmp_path: Path, *args: str) -> subprocess.CompletedProce
     return subprocess.run(cmd, capture_output=True, timeout=120, env=env)
 
 
-def test_html_renders_in_headless_chromium(cli, tmp_path):
+@pytest.fixture
+def chromium() -> str:
     exe = find_chromium()
     if exe is None:
         pytest.skip("chromium is not installed (apt-get install chromium; .ci/run does)")
+    return exe
+
+
+def test_html_renders_in_headless_chromium(cli, tmp_path, chromium):
+    exe = chromium
     page = tmp_path / "vgg16.html"
     assert cli("vgg16", "--diagram", str(page), "-q").code == 0
     url = page.resolve().as_uri()
@@ -495,3 +520,25 @@ def test_ci_installs_chromium_before_the_tests():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "command -v chromium" in ci
     assert ci.index("chromium") < ci.index('"$venv/bin/python" -m pytest')
+
+
+@pytest.mark.parametrize("name", ["vgg16", "resnet18"])
+def test_png_is_the_picture_chromium_draws_from_the_svg(tmp_path, chromium, name):
+    from PIL import ImageChops, ImageStat
+    a = zoo_analysis(name)
+    svg = tmp_path / f"{name}.svg"
+    svg.write_bytes(render(a, ".svg"))
+    root = ET.fromstring(svg.read_bytes())
+    size = f"{root.get('width')},{root.get('height')}"
+    shot = tmp_path / "shot.png"
+    res = _chromium(chromium, tmp_path, f"--screenshot={shot}", f"--window-size={size}",
+                    svg.resolve().as_uri())
+    assert res.returncode == 0 and shot.exists(), res.stderr.decode(errors="replace")[-2000:]
+    browser = _image(shot.read_bytes()).convert("L")
+    ours = _image(render(a, ".png")).convert("L")
+    assert browser.size == ours.size
+    # the same boxes, lines and words in the same places: at 1/8 scale (where anti-aliasing and
+    # font hinting no longer matter) no cell differs by more than a quarter of the range
+    small = (ours.size[0] // 8, ours.size[1] // 8)
+    diff = ImageChops.difference(browser.resize(small), ours.resize(small))
+    assert ImageStat.Stat(diff).mean[0] < 4 and diff.getextrema()[1] < 64

@@ -78,8 +78,9 @@ def _span(it) -> tuple[float, float]:
     if isinstance(it, (Polygon, Polyline)):
         ys = [y for _, y in it.points]
         return min(ys) - it.width - 1, max(ys) + it.width + 1
-    if it.vertical:
-        return it.y - text_width(it.text, it.size, it.bold) * 1.3 - it.size, it.y + it.size
+    if it.vertical:         # it runs up or down from its anchor, depending on the anchor
+        reach = text_width(it.text, it.size, it.bold) * 1.3 + it.size
+        return it.y - reach, it.y + reach
     return it.y - 1.5 * it.size, it.y + it.size
 
 
