@@ -148,7 +148,10 @@ def test_resnet18_svg_has_a_node_per_layer_and_an_edge_per_data_flow():
     flows = {(i, r.index) for r in a.layers for i in r.inputs}
     assert edges == flows and len(shapes(root, "edge")) == len(flows)
     assert len(shapes(root, "frame")) == 8           # layer1.0 … layer4.1
-    assert {"layer1.0", "layer4.1"} <= {t for f in shapes(root, "frame") for t in texts(f)}
+    labels = shapes(root, "frame-label")
+    assert [f.get("data-path") for f in labels] == [f.get("data-path")
+                                                    for f in shapes(root, "frame")]
+    assert {"layer1.0", "layer4.1"} <= {t for f in labels for t in texts(f)}
 
 
 @pytest.mark.parametrize("name, depth, groups", [("resnet18", 1, 8), ("resnet18", 0, 4),

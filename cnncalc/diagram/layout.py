@@ -276,6 +276,7 @@ VGAP = 17            # between ranks (edges run here)
 HGAP = 10            # between units of one rank
 FRAME_PAD = 5
 FRAME_TOP = 16       # frame's top margin above its first rank (holds the label)
+FRAME_FILL = "#f7f7fb"
 LANE = 6             # distance between parallel lanes
 EDGE = "#6f6f6f"
 
@@ -333,6 +334,7 @@ def flow(v: View, stats: dict, width: float = WIDTH) -> Scene:
         scene.add(f)
     for e in lay.edges:
         scene.add(lay.edge_node(e))
+    scene.add(*lay.frame_labels)
     for u in v.units:
         scene.add(_flow_node(u, *lay.box(u.id), texts[u.id]))
     _finish(scene, head, v.units, lay.width + 2 * MARGIN, lay.bottom + 26)
@@ -419,7 +421,7 @@ class _Flow:
         self.frames = [(i, c, min(rank[u] for u in us), max(rank[u] for u in us),
                         min(slot[u] for u in us), max(slot[u] for u in us))
                        for (i, c), us in parts.items()]
-        starts_at = {f[2] for f in self.frames}
+        starts_at = self.frame_starts = {f[2] for f in self.frames}
         ends_at = {f[3] for f in self.frames}
         # vertical positions, relative to the top of the columns
         self.rank_y = [0.0] * nranks
@@ -452,6 +454,12 @@ class _Flow:
         self.height = self.band_h + max(col_h)
 
     # -- geometry relative to the column (x) and the columns' top (y) --
+    def entry_y(self, u: int) -> float:
+        """Where edges turn down into ``u``: above its frame when it opens one (the frame's
+        label is in the way), else just above it."""
+        r = self.rank[u]
+        return self.rank_y[r] - 7 - (FRAME_TOP - 2 if r in self.frame_starts else 0)
+
     def rel_x(self, u: int) -> float:
         return FRAME_PAD + self.slot[u] * (self.node_w + HGAP)
 
@@ -488,7 +496,7 @@ class _Flow:
         # the edges from one unit into later columns share their lanes, and split at the end
         for s, es in cross.items():
             c, ys = col[s], self.rank_y[rank[s]] + NODE_H + 8
-            ynear = [self.rank_y[rank[e.dst]] - 7 for e in es if col[e.dst] == c + 1]
+            ynear = [self.entry_y(e.dst) for e in es if col[e.dst] == c + 1]
             far = [e for e in es if col[e.dst] > c + 1]
             lo = -1e9 if far else min(ynear + [ys])
             gutter_spans[c].append((lo, max(ynear + [ys]), [(e, "lane") for e in es]))
@@ -547,7 +555,7 @@ class _Flow:
             self.col_x.append(x)
             x += self.col_w[c] + self.gutter[c]
         self.bottom = self.top + max(self.col_h)
-        self.frame_boxes = []
+        self.frame_boxes, self.frame_labels = [], []
         for i, c, r1, r2, s1, s2 in self.frames:
             left = self.col_x[c] + FRAME_PAD + s1 * (self.node_w + HGAP) - FRAME_PAD
             right = self.col_x[c] + FRAME_PAD + s2 * (self.node_w + HGAP) + self.node_w + \
@@ -556,9 +564,15 @@ class _Flow:
             bottom = self.top + self.rank_y[r2] + NODE_H + FRAME_PAD - 1
             f = self.v.frames[i]
             self.frame_boxes.append(Node("frame", [
-                Rect(left, top, right - left, bottom - top, "#f7f7fb", "#b9bad6", 1.0, 6),
-                Text(right - 6, top + 11, fit(f.label, 10, right - left - 10, True), 10,
-                     "#5a5c99", "end", True)], f"group {f.path}", {"path": f.path}))
+                Rect(left, top, right - left, bottom - top, FRAME_FILL, "#b9bad6", 1.0, 6)],
+                f"group {f.path}", {"path": f.path}))
+            # the label goes over the edges that enter the frame, on a patch of its colour
+            label = fit(f.label, 10, right - left - 10, True)
+            w = text_width(label, 10, True)
+            self.frame_labels.append(Node("frame-label", [
+                Rect(right - 8 - w, top + 1.5, w + 4, 12, FRAME_FILL, None, 0, 2),
+                Text(right - 6, top + 11, label, 10, "#5a5c99", "end", True)], None,
+                {"path": f.path}))
 
     def box(self, u: int) -> tuple[float, float, float]:
         return (self.col_x[self.col[u]] + self.rel_x(u), self.top + self.rank_y[self.rank[u]],
@@ -575,7 +589,7 @@ class _Flow:
         dx, dy, _ = self.box(e.dst)
         x0, y0 = sx + w / 2 + e.exit, sy + NODE_H
         x1, y1 = dx + w / 2 + e.entry, dy
-        below, above = y0 + 8, y1 - 7
+        below, above = y0 + 8, self.top + self.entry_y(e.dst)
         if e.kind == "adj":
             pts = _curve(x0, y0, x1, y1)
         elif e.kind == "down_src":
