@@ -545,3 +545,23 @@ def test_png_is_the_picture_chromium_draws_from_the_svg(tmp_path, chromium, name
     small = (ours.size[0] // 8, ours.size[1] // 8)
     diff = ImageChops.difference(browser.resize(small), ours.resize(small))
     assert ImageStat.Stat(diff).mean[0] < 4 and diff.getextrema()[1] < 64
+
+
+# --- the README's pictures and the packaging -----------------------------------------------------
+
+@pytest.mark.parametrize("name", ["vgg16", "resnet18"])
+def test_readme_diagrams_are_what_cnncalc_draws_now(name):
+    path = f"docs/img/{name}.svg"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"cnncalc {name} --diagram {path}" in readme and f"]({path})" in readme
+    assert (ROOT / path).read_bytes() == render(zoo_analysis(name), ".svg"), (
+        f"{path} is stale: regenerate it with `cnncalc {name} --diagram {path}`")
+
+
+def test_the_diagram_package_is_in_the_wheel():
+    tomllib = pytest.importorskip("tomllib")
+    conf = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = conf["tool"]["setuptools"]["packages"]
+    found = {".".join(p.parent.relative_to(ROOT).parts)
+             for p in (ROOT / "cnncalc").rglob("__init__.py")}
+    assert found <= set(packages)
