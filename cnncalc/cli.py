@@ -83,8 +83,9 @@ def main() -> None:
 @click.argument("spec", metavar="SPEC")
 @click.option("--summary", "-S", is_flag=True, help="Print the per-layer table, then totals.")
 @click.option("--format", "-F", "fmt", type=click.Choice(["table", "json", "csv", "tsv",
-                                                          "markdown"]), default="table",
-              show_default=True, help="Output format.")
+                                                          "markdown", "dot", "mermaid"]),
+              default="table", show_default=True,
+              help="Output format (dot: Graphviz; mermaid: a Mermaid flowchart).")
 @click.option("--input", "-i", "input_", type=Shape(words=("auto",)), metavar="HxWxC|auto",
               help="Override the spec's input shape (auto: the size of --image).")
 @click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True,
@@ -112,11 +113,14 @@ def main() -> None:
 @click.option("--max-memory", type=SIZE,
               help="Refuse to run above this estimated peak (e.g. 2G; default 80% of the "
                    "available memory).")
+@click.option("--diagram", metavar="FILE",
+              help="Draw the network to FILE: .svg, .png or .html (the page has the table and, "
+                   "after --run --save-maps, the feature maps). --depth N draws groups.")
 def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str | None,
               batch: int, strict: bool,
               depth: int | None, quiet: bool, run_: bool, seed: int, image: str | None,
               weights_file: str | None, save_output: str | None, save_maps: str | None,
-              maps_layers: str | None, max_memory: int | None) -> None:
+              maps_layers: str | None, max_memory: int | None, diagram: str | None) -> None:
     """Analyse a network: `cnncalc SPEC` (the word `model` is optional).
 
     \b
@@ -144,6 +148,8 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
         raise CnnCalcError("--input auto takes the input size from --image; give --image PATH")
     if maps_layers is not None and save_maps is None:
         raise CnnCalcError("--maps-layers chooses the layers for --save-maps; give --save-maps DIR")
+    if diagram is not None:
+        _check_diagram(diagram)
     shape = input_ if isinstance(input_, tuple) else None       # None: the spec's or auto
     model = load(spec, shape)
     picture = None
@@ -171,6 +177,8 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
         click.echo(report.render_delimited(a, "," if fmt == "csv" else "\t"), nl=False)
     elif fmt == "markdown":
         click.echo(report.render_markdown(a, depth), nl=False)
+    elif fmt in ("dot", "mermaid"):
+        click.echo(_graph_text(a, fmt, depth), nl=False)
     elif summary:
         print_table(report.layer_table(a, depth, report.run_table(result) if result else None),
                     f"{report.printable(a.name)}: {report.fmt_shape(a.input)} → "
@@ -194,6 +202,8 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
     if not quiet and fmt not in ("json", "markdown"):   # those carry the warnings themselves
         for line in report.warning_lines(a):
             out(line, err=True)
+    if diagram is not None:
+        _write_diagram(a, diagram, depth, result, facts, say=not quiet and fmt == "table")
     if failed:
         raise CheckFailed()
 
@@ -219,6 +229,25 @@ def _run_network(a, quiet: bool, **options):
 
     with bar:
         return execute(a, setup, advance)
+
+
+# --- pictures (issue 12): --diagram FILE and --format dot|mermaid; the work is in cnncalc.diagram
+
+def _check_diagram(path: str) -> None:
+    from .diagram import check_target
+    check_target(path)
+
+
+def _graph_text(a, fmt: str, depth: int | None) -> str:
+    from .diagram.graphfmt import render
+    return render(a, fmt, depth)
+
+
+def _write_diagram(a, path: str, depth: int | None, result, facts, say: bool) -> None:
+    from .diagram import write
+    write(a, path, depth, result, facts)
+    if say:
+        out(f"Wrote the diagram to {path}")
 
 
 # --- quick calculators ---------------------------------------------------------------------------
