@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..layers import REGISTRY
 from .graph import Unit, View, shape_text
 from .scene import (Node, Polygon, Polyline, Rect, Scene, Text, darker, fit, lighter,
                     text_width)
@@ -28,28 +29,27 @@ MAX_HEIGHT = 1100    # a flow taller than this wraps into columns (as far as the
 
 # --- colours by layer family ---------------------------------------------------------------------
 
-FAMILIES: list[tuple[str, str, tuple[str, ...]]] = [
-    ("input", "#8c8c8c", ("input",)),
-    ("conv", "#4e79a7", ("conv", "depthwise_conv", "separable_conv")),
-    ("transposed conv", "#2f9e9e", ("conv_transpose",)),
-    ("pool", "#e15759", ("maxpool", "avgpool", "global_avgpool", "global_maxpool",
-                         "adaptive_avgpool", "adaptive_maxpool")),
-    ("dense", "#9467bd", ("dense",)),
-    ("normalisation", "#e6b422", ("batchnorm", "lrn")),
-    ("activation", "#59a14f", ("relu", "leaky_relu", "sigmoid", "tanh", "softmax", "gelu",
-                               "silu", "hardswish", "hardsigmoid", "relu6", "elu", "selu",
-                               "softplus")),
-    ("merge", "#f28e2b", ("add", "concat", "multiply")),
-    ("reshape", "#9c755f", ("flatten", "pad", "crop", "upsample", "identity")),
-    ("dropout", "#b0a8a4", ("dropout",)),
-    ("group", "#6b6ecf", ("block", "repeat", "iteration", "residual", "parallel", "branch")),
+FAMILIES: list[tuple[str, str]] = [     # a layer's family is declared by its class (layers/)
+    ("input", "#8c8c8c"), ("conv", "#4e79a7"), ("transposed conv", "#2f9e9e"),
+    ("pool", "#e15759"), ("dense", "#9467bd"), ("normalisation", "#e6b422"),
+    ("activation", "#59a14f"), ("merge", "#f28e2b"), ("reshape", "#9c755f"),
+    ("dropout", "#b0a8a4"), ("group", "#6b6ecf"),
 ]
-_FAMILY_OF = {t: (name, color) for name, color, types in FAMILIES for t in types}
+_COLOUR = dict(FAMILIES)
+GROUP_KINDS = ("block", "repeat", "iteration", "residual", "parallel", "branch")
 OTHER = ("other", "#7f7f7f")
 
 
 def family(unit_type: str) -> tuple[str, str]:
-    return _FAMILY_OF.get(unit_type, OTHER)
+    """(family, colour) of a unit: the input, a group, or a layer type's declared family."""
+    if unit_type == "input":
+        name = "input"
+    elif unit_type in GROUP_KINDS:
+        name = "group"
+    else:
+        cls = REGISTRY.get(unit_type)
+        name = cls.family if cls is not None else "other"
+    return (name, _COLOUR[name]) if name in _COLOUR else OTHER
 
 
 def legend(units: list[Unit], x: float, y: float, width: float, note: str = "") -> list:
@@ -59,7 +59,7 @@ def legend(units: list[Unit], x: float, y: float, width: float, note: str = "") 
         f = family(u.type)
         if f not in seen:
             seen.append(f)
-    order = {name: i for i, (name, _, _) in enumerate(FAMILIES)}
+    order = {name: i for i, (name, _) in enumerate(FAMILIES)}
     seen.sort(key=lambda f: order.get(f[0], len(order)))
     items: list = []
     cx = x

@@ -9,6 +9,7 @@ from .fields import number
 
 class Activation(Layer):
     """Shape unchanged; the engine applies :attr:`function`, the layer's type name."""
+    family = "activation"
 
     @property
     def function(self) -> str:

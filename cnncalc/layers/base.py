@@ -114,6 +114,7 @@ class Layer:
     refs: ClassVar[tuple[str, ...]] = ()       # params naming other layers (extra inputs)
     merges: ClassVar[bool] = False             # takes two or more inputs
     op: ClassVar[str] = ""                     # the engine operation that runs it
+    family: ClassVar[str] = "other"            # for pictures and legends: conv, pool, merge, ...
     activation: str | None = None
 
     def __init__(self, **values: Any):

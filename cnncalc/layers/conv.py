@@ -35,6 +35,7 @@ class Sliding(Layer):
     position, so MACs = H'·W'·weights."""
 
     param_aliases = CONV_ALIASES
+    family = "conv"
     kernel: tuple[int, int]
     stride: tuple[int, int]
     dilation: tuple[int, int]
@@ -210,6 +211,7 @@ class ConvTranspose(Sliding):
     params = {"filters": (int_(), REQUIRED), **CONV_COMMON, "padding": (transposed_padding, 0),
               "output_padding": (pair(0), 0), "groups": (int_(), 1)}
     param_aliases = {**CONV_ALIASES, "out_channels": "filters"}
+    family = "transposed conv"
     filters: int
     groups: int
     output_padding: tuple[int, int]

@@ -20,6 +20,7 @@ class Dense(Layer):
     params = {"units": (int_(), REQUIRED), "bias": (boolean, True),
               "activation": (activation, None)}
     param_aliases = {"out_features": "units", "use_bias": "bias"}
+    family = "dense"
     units: int
     bias: bool
 
@@ -55,6 +56,7 @@ class Dropout(Layer):
     main = "rate"
     params = {"rate": (number(0.0, 1.0, open_max=True), 0.5)}
     op = "identity"                  # dropout is the identity at inference
+    family = "dropout"
     rate: float
 
     def analyse(self, inputs, fields):

@@ -9,6 +9,7 @@ from .base import Layer, Result, Shape, fmt_shape, register
 
 class Merge(Layer):
     merges = True
+    family = "merge"
 
     def analyse(self, inputs, fields, names=None):
         """``names`` label the inputs in errors."""

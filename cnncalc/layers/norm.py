@@ -17,6 +17,7 @@ class BatchNorm(Layer):
     main = "epsilon"
     params = {"epsilon": (number(0.0), 1e-5), "momentum": (number(0.0, 1.0), 0.1)}
     param_aliases = {"eps": "epsilon"}
+    family = "normalisation"
     epsilon: float
     momentum: float
 
@@ -41,6 +42,7 @@ class LRN(Layer):
     main = "size"
     params = {"size": (int_(), 5), "alpha": (number(0.0), 1e-4), "beta": (number(0.0), 0.75),
               "k": (number(0.0), 2.0)}
+    family = "normalisation"
     size: int
     alpha: float
     beta: float

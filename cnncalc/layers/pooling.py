@@ -22,6 +22,7 @@ class Pool(Layer):
     param_aliases = {"pool_size": "size", "kernel": "size", "kernel_size": "size",
                      "strides": "stride"}
     kind = ""                                  # "max" or "avg"
+    family = "pool"
     size: tuple[int, int]
     stride: tuple[int, int]
     padding: Any
@@ -84,6 +85,7 @@ class AvgPool(Pool):
 class GlobalPool(Layer):
     params = {"keepdims": (boolean, True)}
     kind = ""
+    family = "pool"
     keepdims: bool
 
     def analyse(self, inputs, fields):
@@ -112,6 +114,7 @@ class AdaptivePool(Layer):
     params = {"output": (pair(), REQUIRED)}
     param_aliases = {"output_size": "output"}
     kind = ""
+    family = "pool"
     output: tuple[int, int]
 
     def analyse(self, inputs, fields):

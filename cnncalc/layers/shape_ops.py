@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 @register("flatten")
 class Flatten(Layer):
+    family = "reshape"
     def analyse(self, inputs, fields):
         shape = inputs[0]
         field = whole_field(fields[0], shape[0], shape[1]) if len(shape) == 3 else None
@@ -29,12 +30,14 @@ class Flatten(Layer):
 
 @register("identity")
 class Identity(Layer):
+    family = "reshape"
     def analyse(self, inputs, fields):
         return Result(inputs[0])
 
 
 @register("pad", "zero_pad", "zeropad", "zero_padding")
 class Pad(Layer):
+    family = "reshape"
     main = "padding"
     params = {"padding": (four, REQUIRED)}
     padding: tuple[int, int, int, int]
@@ -53,6 +56,7 @@ class Pad(Layer):
 
 @register("upsample", "upsampling")
 class Upsample(Layer):
+    family = "reshape"
     """Nearest-neighbour upsampling by an integer factor."""
     main = "scale"
     params = {"scale": (pair(), 2)}
@@ -69,6 +73,7 @@ class Upsample(Layer):
 
 @register("crop", "cropping")
 class Crop(Layer):
+    family = "reshape"
     """Keras Cropping2D amounts (int, [h, w], [top, bottom, left, right]), or ``to: NAME``: a
     centre crop to that layer's H×W (top = floor((H − h)/2), as U-Net needs)."""
     main = "cropping"
@@ -101,6 +106,7 @@ class Crop(Layer):
 
 @register("channel_shuffle", "shuffle")
 class ChannelShuffle(Layer):
+    family = "reshape"
     """ShuffleNet's channel shuffle (Zhang et al. 2018, torch's ``channel_shuffle``): the C
     channels, seen as ``groups`` rows of C/groups, are read column by column. A permutation:
     shape unchanged, no parameters."""
