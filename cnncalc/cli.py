@@ -249,7 +249,7 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: str | None, batch: int
 
 def _run_network(a, quiet: bool, **options):
     """`--run`: the NumPy forward pass, with a progress bar on a terminal for longer runs."""
-    from .forward import RunSetup, default_memory_limit, estimate_seconds, execute, parse_size
+    from .engine import RunSetup, default_memory_limit, estimate_seconds, execute, parse_size
 
     limit = options.pop("max_memory")
     setup = RunSetup(**options, max_memory=parse_size(limit) if limit is not None
