@@ -854,6 +854,49 @@ def test_memory_estimate_counts_weights_activations_and_scratch():
         engine.check_memory(a, 100 * 2 ** 20)
 
 
+@pytest.mark.parametrize("h, w, c, f, parallel, block_bytes", [
+    (30, 30, 32, 32, False, 2 << 20),       # in blocks of tile rows, in turn
+    (30, 30, 32, 32, True, 2 << 20),        # few tiles on threads: the whole map at once
+    (15, 17, 24, 40, True, 2 << 20),        # odd output: one more padded row and column
+    (41, 39, 16, 24, True, 1 << 14),        # many small blocks on threads
+])
+def test_winograd_buffers_count_against_the_memory_budget(h, w, c, f, parallel, block_bytes):
+    """A Winograd layer's scratch in the estimate is its transformed kernel U (16·C·F), the
+    transformed tiles and products V and M (16 per tile, C + F values each) and the rest the
+    kernel really allocates (measured with tracemalloc, which sees NumPy's arrays), not an
+    im2col block it never uses."""
+    a = analyse(f"- conv: {{filters: {f}, kernel: 3, padding: 1}}", f"{h}x{w}x{c}")
+    rec = a.layers[0]
+    config = engine.EngineConfig(workers=2, winograd_min_tiles=1,
+                                 winograd_block_bytes=block_bytes)
+    assert winograd.applies(config, (3, 3), (1, 1), (1, 1), 1, c, f, 1, h, w)
+    scratch = engine.OPS["conv"].workspace(rec, 1, config)
+    plain = engine.OPS["conv"].workspace(rec, 1, dataclasses.replace(config, winograd=False))
+    padded = (h + 3) * (w + 3) * c * 4
+    tiles_in_a_block = 2 * -(-w // 2)                       # at least one row of tiles
+    assert scratch >= padded + 16 * c * f * 4 + 16 * tiles_in_a_block * (c + f) * 4
+    # the whole-network estimate is the layer's: it changes with the layer's scratch
+    est = engine.estimate_memory(a, config=config).peak
+    assert est - engine.estimate_memory(
+        a, config=dataclasses.replace(config, winograd=False)).peak == scratch - plain
+
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((1, h, w, c)).astype(np.float32)
+    k = rng.standard_normal((3, 3, c, f)).astype(np.float32)
+    with engine.Engine(config, parallel) as eng:
+        eng.pool()                                       # threads started before measuring
+        engine.conv2d(eng, x, k, None, (1, 1), (1, 1), (1, 1, 1, 1))    # NumPy warmed up
+        tracemalloc.start()
+        try:
+            y = engine.conv2d(eng, x, k, None, (1, 1), (1, 1), (1, 1, 1, 1))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    # beside NumPy's arrays, tracemalloc sees Python objects and NumPy's ufunc buffers (8192
+    # values per call running at once): the interpreter's share of the estimate covers those
+    assert peak - y.nbytes <= scratch + 64 * 1024
+
+
 @pytest.mark.parametrize("text, value", [("2G", 2 * 2 ** 30), ("500M", 500 * 2 ** 20),
                                          ("1.5GiB", 3 * 2 ** 29), ("1000", 1000),
                                          ("3 GB", 3 * 10 ** 9)])
