@@ -65,6 +65,7 @@ def conv2d(eng: Engine, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, s
     fg = filters // g
     k = kh * kw * cg
     out = np.empty((n, oh, ow, filters), F32)
+    wm: np.ndarray                             # (k, filters), or (g, k, filters/g) per group
     if g == 1:
         if dw == 1:    # (f_w, C) of one kernel row is contiguous in the padded map
             view = as_strided(xp, (n, oh, ow, kh, kw * c), (s0, s1 * sh, s2 * sw, s1 * dh, s3),
@@ -164,6 +165,7 @@ def conv_transpose2d(eng: Engine, x: np.ndarray, w: np.ndarray, bias: np.ndarray
     fg = filters // g
     m = n * h * wd
     xm = np.ascontiguousarray(x).reshape(m, c)
+    wm: np.ndarray
     if g == 1:
         wm = np.ascontiguousarray(w.transpose(2, 0, 1, 3)).reshape(c, kh * kw * filters)
         y = eng.matmul(xm, wm).reshape(n, h, wd, kh, kw, filters)
