@@ -115,15 +115,16 @@ class Preloaded:
     description = "preloaded"
 
     def __init__(self, a, seed: int = 0):
-        from cnncalc import forward as fw
-        gen = fw.RandomWeights(seed, stream=False)
-        self.arrays = {(rec.index, s.key): gen.get(rec, s, k) for rec in a.layers
-                       for k, s in enumerate(fw.param_specs(rec))}
+        from cnncalc import engine
+        gen = engine.RandomWeights(seed, stream=False)
+        with engine.Engine() as eng:
+            self.arrays = {(rec.index, s.key): gen.get(rec, s, k, eng) for rec in a.layers
+                           for k, s in enumerate(engine.param_specs(rec))}
 
     def check(self, a):
         return []
 
-    def get(self, rec, spec, keyno):
+    def get(self, rec, spec, keyno, eng=None):
         return self.arrays[(rec.index, spec.key)]
 
 
@@ -163,20 +164,20 @@ def forward_benchmark(rounds: int) -> dict:
     import numpy as np
 
     import cnncalc
-    from cnncalc import forward as fw
+    from cnncalc import engine
 
     a = cnncalc.analyse(cnncalc.load("vgg16"))
     weights = Preloaded(a)
-    x = fw.random_input(a.input, 1, 0)
+    x = engine.random_input(a.input, 1, 0)
     out: dict = {"macs": a.totals()["macs"]}
-    engine, torch_t = [], []
+    ours, torch_t = [], []
     try:
         import torch
         model = torch_model_from(a, weights)
         xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
     except ImportError:
         torch = None
-    y = fw.run(a, x, weights).output                # warm-up
+    y = engine.run(a, x, weights).output                # warm-up
     if torch is not None:
         with torch.inference_mode():
             yt = model(xt).numpy()
@@ -185,23 +186,23 @@ def forward_benchmark(rounds: int) -> dict:
     for _ in range(rounds):
         time.sleep(0.3)
         t = time.perf_counter()
-        fw.run(a, x, weights)
-        engine.append(time.perf_counter() - t)
+        engine.run(a, x, weights)
+        ours.append(time.perf_counter() - t)
         if torch is not None:
             time.sleep(0.3)
             with torch.inference_mode():
                 t = time.perf_counter()
                 model(xt)
                 torch_t.append(time.perf_counter() - t)
-    out["engine"] = best_and_median(engine)
-    out["engine_gflops"] = 2 * out["macs"] / min(engine) / 1e9
+    out["engine"] = best_and_median(ours)
+    out["engine_gflops"] = 2 * out["macs"] / min(ours) / 1e9
     if torch_t:
         out["torch"] = best_and_median(torch_t)
         out["torch_threads"] = torch.get_num_threads()
-        out["ratio_min"] = min(engine) / min(torch_t)
-        out["ratio_median"] = statistics.median(engine) / statistics.median(torch_t)
+        out["ratio_min"] = min(ours) / min(torch_t)
+        out["ratio_median"] = statistics.median(ours) / statistics.median(torch_t)
     # the per-layer split of one engine run with generated weights (as `--run` does it)
-    res = fw.run(a, x, fw.RandomWeights(0))
+    res = engine.run(a, x, engine.RandomWeights(0))
     out["run_forward_seconds"] = res.forward_seconds
     out["run_weights_seconds"] = res.weights_seconds
     out["slowest_layers"] = [(lr.path, round(lr.seconds * 1e3, 1)) for lr in

@@ -210,7 +210,7 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
 
 def _run_network(a, quiet: bool, **options):
     """`--run`: the NumPy forward pass, with a progress bar on a terminal for longer runs."""
-    from .forward import RunSetup, default_memory_limit, estimate_seconds, execute
+    from .engine import RunSetup, default_memory_limit, estimate_seconds, execute
 
     limit = options.pop("max_memory")
     setup = RunSetup(**options, max_memory=limit if limit is not None else default_memory_limit())

@@ -385,7 +385,7 @@ def zoo_table(entries: Iterable[tuple[str, Analysis | str]]) -> Table:
 # --- --run ---------------------------------------------------------------------------------------
 
 def run_json(result, facts: dict[str, Any]) -> dict[str, Any]:
-    """The ``"run"`` object of ``--format json`` (a :class:`cnncalc.forward.RunResult`)."""
+    """The ``"run"`` object of ``--format json`` (a :class:`cnncalc.engine.RunResult`)."""
     out: dict[str, Any] = {
         "verified": result.verified,
         "forward_seconds": round(result.forward_seconds, 6),

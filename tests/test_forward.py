@@ -1,4 +1,4 @@
-"""The NumPy forward pass (cnncalc.forward): every layer type against an independent reference.
+"""The NumPy forward pass (cnncalc.engine): every layer type against an independent reference.
 
 References: PyTorch's functional ops when torch is importable (weights passed through the same
 ``--weights`` npz layout a user would write: HWIO kernels, dense ``(in, units)``), and plain
@@ -9,6 +9,7 @@ bookkeeping (freeing activations, in-place safety, weights, memory estimate) is 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import tracemalloc
@@ -17,7 +18,8 @@ import numpy as np
 import pytest
 
 import cnncalc
-from cnncalc import forward as fw
+from cnncalc import engine
+from cnncalc.engine import winograd
 from cnncalc.errors import CnnCalcError
 from cnncalc.layers import REGISTRY
 from cnncalc.spec import zoo_names
@@ -37,7 +39,7 @@ def random_params(a: cnncalc.Analysis, seed: int = 1) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     out = {}
     for rec in a.layers:
-        for spec in fw.param_specs(rec):
+        for spec in engine.param_specs(rec):
             if spec.key == "var":
                 arr = rng.uniform(0.5, 2.0, spec.shape)
             else:
@@ -49,7 +51,7 @@ def random_params(a: cnncalc.Analysis, seed: int = 1) -> dict[str, np.ndarray]:
 def run_npz(a, x, params, tmp_path) -> np.ndarray:
     path = tmp_path / "w.npz"
     np.savez(path, **params)
-    res = fw.run(a, x, fw.NpzWeights(str(path)))
+    res = engine.run(a, x, engine.NpzWeights(str(path)))
     assert res.failure is None, res.failure
     assert res.verified, [(lr.path, lr.shape) for lr in res.mismatches()]
     return res.output
@@ -65,7 +67,7 @@ def inputs(shape, batch=2, seed=0, scale=1.0) -> np.ndarray:
 def test_every_registered_layer_type_has_a_forward():
     """Each layer class names an engine op (its ``op``) or carries its own ``forward``."""
     missing = sorted({cls.type for cls in REGISTRY.values()
-                      if cls.op not in fw.OPS and not hasattr(cls, "forward")})
+                      if cls.op not in engine.OPS and not hasattr(cls, "forward")})
     assert not missing, f"no NumPy forward for {missing}"
 
 
@@ -73,7 +75,7 @@ def test_every_registered_layer_type_has_a_forward():
 def test_param_specs_add_up_to_the_analysis_counts(name):
     a = cnncalc.analyse(cnncalc.load(name))
     for rec in a.layers:
-        total = sum(math.prod(s.shape) for s in fw.param_specs(rec))
+        total = sum(math.prod(s.shape) for s in engine.param_specs(rec))
         assert total == rec.params, (rec.path, total, rec.params)
 
 
@@ -108,18 +110,18 @@ def naive_conv(x, w, b, stride, dilation, pads, groups):
     ((2, 2), (2, 2), (1, 1), (0, 0, 0, 0), 3, 3, 6),     # depthwise, multiplier 2
     ((1, 1), (2, 2), (1, 1), (1, 0, 0, 1), 1, 3, 2),     # 1x1 strided with padding
 ])
-def test_conv_against_loops(kernel, stride, dilation, pads, groups, cin, filters, threads):
+def test_conv_against_loops(kernel, stride, dilation, pads, groups, cin, filters, eng):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 6, 7, cin)).astype(np.float32)
     w = rng.standard_normal(kernel + (cin // groups, filters)).astype(np.float32)
     b = rng.standard_normal(filters).astype(np.float32)
     want = naive_conv(x, w, b, stride, dilation, pads, groups)
-    got = fw.conv2d(x, w, b, stride, dilation, pads, groups)
+    got = engine.conv2d(eng, x, w, b, stride, dilation, pads, groups)
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
 
 
 @pytest.mark.parametrize("parallel", [False, True])
-def test_conv_in_row_blocks_matches_whole_image(monkeypatch, parallel):
+def test_conv_in_row_blocks_matches_whole_image(parallel):
     """A map too large for one im2col block is done in row blocks (and several images per
     block when they are small), in turn or on the worker threads: same result, also for a
     grouped convolution (batched GEMM)."""
@@ -129,26 +131,24 @@ def test_conv_in_row_blocks_matches_whole_image(monkeypatch, parallel):
     wg = rng.standard_normal((3, 3, 2, 6)).astype(np.float32)
     want = naive_conv(x, w, None, (1, 1), (1, 1), (1, 1, 1, 1), 1)
     want_g = naive_conv(x, wg, None, (1, 1), (1, 1), (1, 1, 1, 1), 2)
-    monkeypatch.setattr(fw, "_PARALLEL", parallel)
-    monkeypatch.setattr(fw, "WORKERS", 2)
     for budget in (1, 8 * 36 * 4 * 2, 10 ** 9):
-        monkeypatch.setattr(fw, "CHUNK_BYTES", budget)
-        monkeypatch.setattr(fw, "PAR_CHUNK_BYTES", budget)
-        got = fw.conv2d(x, w, None, (1, 1), (1, 1), (1, 1, 1, 1))
-        np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
-        got = fw.conv2d(x, wg, None, (1, 1), (1, 1), (1, 1, 1, 1), 2)
-        np.testing.assert_allclose(got, want_g, rtol=RTOL, atol=ATOL)
+        config = engine.EngineConfig(workers=2, chunk_bytes=budget, par_chunk_bytes=budget)
+        with engine.Engine(config, parallel) as eng:
+            got = engine.conv2d(eng, x, w, None, (1, 1), (1, 1), (1, 1, 1, 1))
+            np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+            got = engine.conv2d(eng, x, wg, None, (1, 1), (1, 1), (1, 1, 1, 1), 2)
+            np.testing.assert_allclose(got, want_g, rtol=RTOL, atol=ATOL)
 
 
 @pytest.mark.parametrize("m, k, n", [(1, 3000, 700), (200, 300, 100), (3, 5, 7)])
-def test_threaded_matmul(monkeypatch, m, k, n):
+def test_threaded_matmul(m, k, n):
     """Large products are split by rows (or by columns for a single row) over the threads."""
-    monkeypatch.setattr(fw, "_PARALLEL", True)
-    monkeypatch.setattr(fw, "WORKERS", 3)
     rng = np.random.default_rng(6)
     a = rng.standard_normal((m, k)).astype(np.float32)
     b = rng.standard_normal((k, n)).astype(np.float32)
-    np.testing.assert_allclose(fw.matmul(a, b), a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3)
+    with engine.Engine(engine.EngineConfig(workers=3), parallel=True) as eng:
+        got = eng.matmul(a, b)
+    np.testing.assert_allclose(got, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3)
 
 
 @pytest.mark.parametrize("n, h, w, c, f, pads, block_bytes", [
@@ -157,22 +157,21 @@ def test_threaded_matmul(monkeypatch, m, k, n):
     (3, 6, 6, 4, 7, (2, 0, 1, 0), 1 << 20),       # asymmetric padding, batch
     (1, 12, 11, 6, 3, (1, 1, 1, 1), 1),           # one row of tiles per block
 ])
-def test_winograd_against_loops(n, h, w, c, f, pads, block_bytes, threads, monkeypatch):
+def test_winograd_against_loops(n, h, w, c, f, pads, block_bytes, eng, monkeypatch):
     """3×3 stride-1 convolutions go through Winograd F(2×2, 3×3) above a size; forced here on
     tiny inputs (blocked and whole-map modes, in turn and on threads)."""
-    monkeypatch.setattr(fw, "WINOGRAD_MIN_CHANNELS", 1)
-    monkeypatch.setattr(fw, "WINOGRAD_MIN_FILTERS", 1)
-    monkeypatch.setattr(fw, "WINOGRAD_MIN_TILES", 1)
-    monkeypatch.setattr(fw, "WINOGRAD_BLOCK_BYTES", block_bytes)
+    config = dataclasses.replace(eng.config, winograd_min_channels=1, winograd_min_filters=1,
+                                 winograd_min_tiles=1, winograd_block_bytes=block_bytes)
     called = []
-    real = fw.winograd3x3
-    monkeypatch.setattr(fw, "winograd3x3", lambda *a, **k: called.append(1) or real(*a, **k))
+    real = winograd.winograd3x3
+    monkeypatch.setattr(winograd, "winograd3x3", lambda *a, **k: called.append(1) or real(*a, **k))
     rng = np.random.default_rng(7)
     x = rng.standard_normal((n, h, w, c)).astype(np.float32)
     k = rng.standard_normal((3, 3, c, f)).astype(np.float32)
     b = rng.standard_normal(f).astype(np.float32)
     want = np.maximum(naive_conv(x, k, b, (1, 1), (1, 1), pads, 1), 0)
-    got = fw.conv2d(x, k, b, (1, 1), (1, 1), pads, 1, "relu")
+    with engine.Engine(config, eng.parallel) as wino:
+        got = engine.conv2d(wino, x, k, b, (1, 1), (1, 1), pads, 1, "relu")
     assert called
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
 
@@ -182,7 +181,8 @@ def test_winograd_weights_are_g_g_gt():
     g = np.random.default_rng(8).standard_normal((3, 3, 2, 3)).astype(np.float32)
     G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
     want = np.einsum("ik,klcf,jl->ijcf", G, g, G).reshape(16, 2, 3)
-    np.testing.assert_allclose(fw.winograd_weights(g), want, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(engine.winograd_weights(engine.Engine(), g), want, rtol=1e-6,
+                               atol=1e-6)
 
 
 def naive_conv_transpose(x, w, b, stride, dilation, pads, output_padding, groups):
@@ -216,7 +216,8 @@ def test_conv_transpose_against_loops(kernel, stride, dilation, pads, output_pad
     w = rng.standard_normal(kernel + (4 // groups, 6)).astype(np.float32)
     b = rng.standard_normal(6).astype(np.float32)
     want = naive_conv_transpose(x, w, b, stride, dilation, pads, output_padding, groups)
-    got = fw.conv_transpose2d(x, w, b, stride, dilation, pads, output_padding, groups)
+    got = engine.conv_transpose2d(engine.Engine(), x, w, b, stride, dilation, pads,
+                                  output_padding, groups)
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
 
 
@@ -240,12 +241,12 @@ def naive_pool(x, kind, size, stride, pads, out_hw, count_include_pad):
 
 
 @pytest.fixture(params=[False, True], ids=["serial", "threads"])
-def threads(request, monkeypatch):
-    """Run a test both in turn and split over (three) worker threads, even for tiny arrays."""
-    monkeypatch.setattr(fw, "_PARALLEL", request.param)
-    monkeypatch.setattr(fw, "WORKERS", 3)
-    monkeypatch.setattr(fw, "BAND_MIN_BYTES", 0)
-    return request.param
+def eng(request):
+    """An engine that runs a test both in turn and split over (three) worker threads, even
+    for tiny arrays."""
+    config = engine.EngineConfig(workers=3, band_min_bytes=0)
+    with engine.Engine(config, parallel=request.param) as e:
+        yield e
 
 
 @pytest.mark.parametrize("kind", ["max", "avg"])
@@ -256,13 +257,13 @@ def threads(request, monkeypatch):
     ((3, 2), (2, 3), (0, 1, 1, 0), False, False),
     ((3, 3), (3, 3), (0, 0, 0, 0), True, True),
 ])
-def test_pools_against_loops(kind, size, stride, pads, ceil, include, threads):
+def test_pools_against_loops(kind, size, stride, pads, ceil, include, eng):
     from cnncalc.shapes import window_output
     x = inputs((7, 8, 3))
     oh = window_output(7, size[0], stride[0], pads[0], pads[1], 1, ceil)
     ow = window_output(8, size[1], stride[1], pads[2], pads[3], 1, ceil)
     want = naive_pool(x, kind, size, stride, pads, (oh, ow), include)
-    got = fw.pool2d(x, kind, size, stride, pads, ceil, include)
+    got = engine.pool2d(eng, x, kind, size, stride, pads, ceil, include)
     assert got.shape[1:3] == (oh, ow)
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
 
@@ -271,7 +272,7 @@ def test_adaptive_pool_against_loops():
     from cnncalc.shapes import adaptive_windows
     x = inputs((7, 10, 3))
     for kind, red in (("avg", np.mean), ("max", np.max)):
-        got = fw.adaptive_pool2d(x, kind, (3, 4))
+        got = engine.adaptive_pool2d(x, kind, (3, 4))
         for i, (hs, he) in enumerate(adaptive_windows(7, 3)):
             for j, (ws, we) in enumerate(adaptive_windows(10, 4)):
                 np.testing.assert_allclose(got[:, i, j], red(x[:, hs:he, ws:we], axis=(1, 2)),
@@ -281,7 +282,7 @@ def test_adaptive_pool_against_loops():
 def test_lrn_against_the_paper_formula():
     """Krizhevsky et al. 2012, §3.3: b = a / (k + α Σ_{j = i−n/2}^{i+n/2} a_j²)^β."""
     x = inputs((3, 3, 7))
-    got = fw.lrn(x, 5, 1e-2, 0.75, 2.0)
+    got = engine.lrn(x, 5, 1e-2, 0.75, 2.0)
     want = np.empty_like(x)
     for i in range(7):
         lo, hi = max(0, i - 2), min(6, i + 2)
@@ -294,7 +295,7 @@ def test_flatten_is_hwc_order_and_dense_uses_in_units():
     a = analyse("- flatten\n- dense: {units: 3, name: fc}", "2x3x4")
     x = inputs((2, 3, 4))
     p = random_params(a)
-    got = fw.run(a, x, _Fixed(p)).output
+    got = engine.run(a, x, _Fixed(p)).output
     want = x.reshape(2, 24) @ p["fc.weight"] + p["fc.bias"]
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
     # channel fastest: element (h, w, c) is at h·W·C + w·C + c
@@ -311,7 +312,7 @@ class _Fixed:
     def check(self, a):
         return []
 
-    def get(self, rec, spec, keyno):
+    def get(self, rec, spec, keyno, eng=None):
         return self.arrays[f"{rec.path}.{spec.key}"].reshape(spec.shape)
 
 
@@ -658,7 +659,7 @@ def test_edges_example_computes_sobel_on_the_photo():
     a = cnncalc.analyse(cnncalc.load("edges"))
     x = load_input("chelsea", a.input, False)
     seen = {}
-    res = fw.run(a, x[None], fw.RandomWeights(123),
+    res = engine.run(a, x[None], engine.RandomWeights(123),
                  lambda rec, y, lr: seen.__setitem__(rec.name, y[0].copy()))
     assert res.verified
     grey = x @ np.array([0.299, 0.587, 0.114], np.float32)
@@ -674,7 +675,7 @@ def test_edges_example_computes_sobel_on_the_photo():
 def test_inline_kernels_per_input_channel_and_zero_bias():
     a = analyse("- conv: {filters: 2, kernel: 1, weights: [[[[1]], [[2]]], [[3]]]}", "2x2x2")
     x = inputs((2, 2, 2), batch=1)
-    y = fw.run(a, x).output
+    y = engine.run(a, x).output
     np.testing.assert_allclose(y[..., 0], x[..., 0] + 2 * x[..., 1], rtol=1e-6)
     np.testing.assert_allclose(y[..., 1], 3 * (x[..., 0] + x[..., 1]), rtol=1e-6)
 
@@ -705,7 +706,7 @@ def small_input(name: str) -> tuple[int, int, int]:
 def test_zoo_model_runs_and_verifies(name):
     shape = small_input(name)
     a = cnncalc.analyse(cnncalc.load(name), shape)
-    res = fw.run(a, fw.random_input(shape, 1, 0), fw.RandomWeights(0))
+    res = engine.run(a, engine.random_input(shape, 1, 0), engine.RandomWeights(0))
     assert res.failure is None, res.failure
     assert len(res.layers) == len(a.layers)
     assert res.verified, [(lr.path, lr.shape) for lr in res.mismatches()]
@@ -731,7 +732,7 @@ def test_the_engine_never_takes_sizes_from_the_analysis():
     a = analyse(INDEPENDENT, "13x11x3")
     stripped = dataclasses.replace(a, layers=[dataclasses.replace(r, geometry=None)
                                               for r in a.layers])
-    res = fw.run(stripped, inputs((13, 11, 3), batch=1))
+    res = engine.run(stripped, inputs((13, 11, 3), batch=1))
     assert res.verified, res.failure or res.mismatches()
 
 
@@ -747,15 +748,15 @@ def test_a_wrong_formula_in_the_analysis_is_caught(monkeypatch, target, wrong):
     from cnncalc import shapes
     monkeypatch.setattr(shapes, target, wrong)
     a = analyse(INDEPENDENT, "13x11x3")
-    res = fw.run(a, inputs((13, 11, 3), batch=1))
+    res = engine.run(a, inputs((13, 11, 3), batch=1))
     assert not res.verified
 
 
 def test_mismatch_is_reported(monkeypatch):
     """A layer whose real output differs from the analysis makes the run unverified."""
     a = analyse("- conv: {filters: 2, kernel: 3}\n- relu", "5x5x1")
-    monkeypatch.setitem(fw.OPS, "relu", lambda ctx, xs: xs[0][:, 1:])
-    res = fw.run(a, inputs((5, 5, 1), batch=1))
+    monkeypatch.setitem(engine.OPS, "relu", engine.Op(lambda ctx, xs: xs[0][:, 1:]))
+    res = engine.run(a, inputs((5, 5, 1), batch=1))
     assert not res.verified
     assert [(lr.index, lr.shape, lr.ok) for lr in res.layers] == [(1, (3, 3, 2), True),
                                                                    (2, (2, 3, 2), False)]
@@ -767,8 +768,8 @@ def test_an_engine_failure_stops_the_run_and_names_the_layer(monkeypatch):
     def boom(ctx, xs):
         raise ValueError("shapes do not align")
 
-    monkeypatch.setitem(fw.OPS, "relu", boom)
-    res = fw.run(a, inputs((5, 5, 1), batch=1))
+    monkeypatch.setitem(engine.OPS, "relu", engine.Op(boom))
+    res = engine.run(a, inputs((5, 5, 1), batch=1))
     assert not res.verified and res.output is None and len(res.layers) == 1
     assert "layer 2 'relu_1' (relu) failed on input 3x3x2: ValueError: shapes do not align" \
         == res.failure
@@ -782,7 +783,7 @@ def test_activations_are_freed_after_their_last_use():
     x = inputs((256, 256, 16), batch=1)
     tracemalloc.start()
     try:
-        fw.run(a, x)
+        engine.run(a, x)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -793,76 +794,107 @@ def test_a_skip_connection_stays_alive_until_its_last_reader():
     a = analyse("- relu: {name: r}\n- tanh\n- tanh\n- add: {from: [-1, r]}", "3x3x2")
     x = inputs((3, 3, 2))
     r = np.maximum(x, 0)
-    np.testing.assert_allclose(fw.run(a, x).output, np.tanh(np.tanh(r)) + r, rtol=1e-6)
+    np.testing.assert_allclose(engine.run(a, x).output, np.tanh(np.tanh(r)) + r, rtol=1e-6)
 
 
 def test_random_weights_are_kaiming_uniform_and_reproducible():
     a = analyse("- conv: {filters: 64, kernel: 3}\n- flatten\n- dense: 10", "8x8x32")
-    w = fw.RandomWeights(7)
+    w = engine.RandomWeights(7)
     conv = a.layers[0]
-    specs = fw.param_specs(conv)
+    specs = engine.param_specs(conv)
     k = w.get(conv, specs[0], 0)
     bound = 1 / math.sqrt(3 * 3 * 32)
     assert k.dtype == np.float32 and k.shape == (3, 3, 32, 64)
     assert np.abs(k).max() <= bound and np.abs(k).max() > 0.99 * bound
     assert abs(k.std() - bound / math.sqrt(3)) < 0.02 * bound      # U(−b, b): σ = b/√3
-    np.testing.assert_array_equal(k, fw.RandomWeights(7).get(conv, specs[0], 0))
-    assert not np.array_equal(k, fw.RandomWeights(8).get(conv, specs[0], 0))
-    assert not np.array_equal(fw.uniform((1000,), 1, (1, 2)), fw.uniform((1000,), 1, (1, 3)))
-    big = fw.uniform((3, 1 << 20), 1.0, (5,))        # several chunks, filled in parallel
-    np.testing.assert_array_equal(big, fw.uniform((3, 1 << 20), 1.0, (5,)))
+    np.testing.assert_array_equal(k, engine.RandomWeights(7).get(conv, specs[0], 0))
+    assert not np.array_equal(k, engine.RandomWeights(8).get(conv, specs[0], 0))
+    assert not np.array_equal(engine.uniform((1000,), 1, (1, 2)),
+                              engine.uniform((1000,), 1, (1, 3)))
+    with engine.Engine(engine.EngineConfig(workers=3)) as eng:
+        big = engine.uniform((3, 1 << 20), 1.0, (5,), eng)   # several chunks, filled in parallel
+    np.testing.assert_array_equal(big, engine.uniform((3, 1 << 20), 1.0, (5,)))
     assert not np.array_equal(big[0], big[1])
 
 
 @pytest.mark.parametrize("shape, batch", [((3000, 700), 2), ((5, 1 << 20), 1), ((4096, 256), 3)])
-def test_streamed_dense_weights_equal_the_whole_matrix(shape, batch, threads):
+def test_streamed_dense_weights_equal_the_whole_matrix(shape, batch, eng):
     """x @ W with W generated chunk by chunk (rows cut across chunks included) is x @ W with
     the whole matrix from the same seed."""
     x = inputs((shape[0],), batch=batch)
-    got = fw.StreamedUniform(shape, 0.05, (3, 4)).left_multiply(x)
-    want = x.astype(np.float64) @ fw.uniform(shape, 0.05, (3, 4))
+    got = engine.StreamedUniform(shape, 0.05, (3, 4)).left_multiply(eng, x)
+    want = x.astype(np.float64) @ engine.uniform(shape, 0.05, (3, 4))
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
-def test_large_random_dense_layers_are_streamed(monkeypatch):
-    monkeypatch.setattr(fw, "STREAM_MIN_VALUES", 1000)
+def test_large_random_dense_layers_are_streamed():
     a = analyse("- flatten\n- dense: {units: 700, name: fc, activation: relu}\n- dense: 3",
                 "10x10x30")
     rec = a.layers[1]
-    assert isinstance(fw.RandomWeights(1).get(rec, fw.param_specs(rec)[0], 0),
-                      fw.StreamedUniform)
+    assert isinstance(engine.RandomWeights(1, stream_min=1000).get(
+        rec, engine.param_specs(rec)[0], 0), engine.StreamedUniform)
     x = inputs((10, 10, 30))
-    np.testing.assert_allclose(fw.run(a, x, fw.RandomWeights(1)).output,
-                               fw.run(a, x, fw.RandomWeights(1, stream=False)).output,
+    np.testing.assert_allclose(engine.run(a, x, engine.RandomWeights(1, stream_min=1000)).output,
+                               engine.run(a, x, engine.RandomWeights(1, stream=False)).output,
                                rtol=1e-4, atol=1e-6)
 
 
 def test_memory_estimate_counts_weights_activations_and_scratch():
     a = cnncalc.analyse(cnncalc.load("vgg16"))
-    est = fw.estimate_memory(a)
+    est = engine.estimate_memory(a)
     assert est.weights == 102_764_544 * 4           # fc1, the largest layer
     assert est.at.name == "fc1"
-    assert est.weights + fw.OVERHEAD_BYTES < est.peak < 2 * 2 ** 30
-    streamed = fw.estimate_memory(a, streamed=True)    # random weights: fc1 never held whole
+    assert est.weights + engine.OVERHEAD_BYTES < est.peak < 2 * 2 ** 30
+    streamed = engine.estimate_memory(a, streamed=True)    # random weights: fc1 never held whole
     assert streamed.peak < 200 * 2 ** 20 and streamed.at.name == "block1_conv2"
-    big = fw.estimate_memory(cnncalc.analyse(cnncalc.load("vgg16"), batch=64))
+    big = engine.estimate_memory(cnncalc.analyse(cnncalc.load("vgg16"), batch=64))
     assert big.peak > est.peak + 63 * 224 * 224 * 64 * 4 * 2
     with pytest.raises(CnnCalcError, match=r"--run would need about .* more than the limit of "
                                            r"100\.0 MiB \(--max-memory\); try --input smaller"):
-        fw.check_memory(a, 100 * 2 ** 20)
+        engine.check_memory(a, 100 * 2 ** 20)
 
 
-@pytest.mark.parametrize("text, value", [("2G", 2 * 2 ** 30), ("500M", 500 * 2 ** 20),
-                                         ("1.5GiB", 3 * 2 ** 29), ("1000", 1000),
-                                         ("3 GB", 3 * 10 ** 9)])
-def test_parse_size(text, value):
-    assert fw.parse_size(text) == value
+@pytest.mark.parametrize("h, w, c, f, parallel, block_bytes", [
+    (30, 30, 32, 32, False, 2 << 20),       # in blocks of tile rows, in turn
+    (30, 30, 32, 32, True, 2 << 20),        # few tiles on threads: the whole map at once
+    (15, 17, 24, 40, True, 2 << 20),        # odd output: one more padded row and column
+    (41, 39, 16, 24, True, 1 << 14),        # many small blocks on threads
+])
+def test_winograd_buffers_count_against_the_memory_budget(h, w, c, f, parallel, block_bytes):
+    """A Winograd layer's scratch in the estimate is its transformed kernel U (16·C·F), the
+    transformed tiles and products V and M (16 per tile, C + F values each) and the rest the
+    kernel really allocates (measured with tracemalloc, which sees NumPy's arrays), not an
+    im2col block it never uses."""
+    a = analyse(f"- conv: {{filters: {f}, kernel: 3, padding: 1}}", f"{h}x{w}x{c}")
+    rec = a.layers[0]
+    config = engine.EngineConfig(workers=2, winograd_min_tiles=1,
+                                 winograd_block_bytes=block_bytes)
+    assert winograd.applies(config, (3, 3), (1, 1), (1, 1), 1, c, f, 1, h, w)
+    scratch = engine.OPS["conv"].workspace(rec, 1, config)
+    plain = engine.OPS["conv"].workspace(rec, 1, dataclasses.replace(config, winograd=False))
+    padded = (h + 3) * (w + 3) * c * 4
+    tiles_in_a_block = 2 * -(-w // 2)                       # at least one row of tiles
+    assert scratch >= padded + 16 * c * f * 4 + 16 * tiles_in_a_block * (c + f) * 4
+    # the whole-network estimate is the layer's: it changes with the layer's scratch
+    est = engine.estimate_memory(a, config=config).peak
+    assert est - engine.estimate_memory(
+        a, config=dataclasses.replace(config, winograd=False)).peak == scratch - plain
 
-
-@pytest.mark.parametrize("text", ["", "lots", "-1G", "0", "5X"])
-def test_parse_size_errors(text):
-    with pytest.raises(CnnCalcError, match="--max-memory must be"):
-        fw.parse_size(text)
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((1, h, w, c)).astype(np.float32)
+    k = rng.standard_normal((3, 3, c, f)).astype(np.float32)
+    with engine.Engine(config, parallel) as eng:
+        eng.pool()                                       # threads started before measuring
+        engine.conv2d(eng, x, k, None, (1, 1), (1, 1), (1, 1, 1, 1))    # NumPy warmed up
+        tracemalloc.start()
+        try:
+            y = engine.conv2d(eng, x, k, None, (1, 1), (1, 1), (1, 1, 1, 1))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    # beside NumPy's arrays, tracemalloc sees Python objects and NumPy's ufunc buffers (8192
+    # values per call running at once): the interpreter's share of the estimate covers those
+    assert peak - y.nbytes <= scratch + 64 * 1024
 
 
 # --- --weights files ------------------------------------------------------------------------------
@@ -877,22 +909,22 @@ def test_npz_errors_name_the_layer_and_both_shapes(tmp_path):
     a = analyse("- conv: {filters: 4, kernel: 3, name: c1}\n- flatten\n- dense: {units: 2, "
                 "name: fc}", "5x5x3")
     good = random_params(a)
-    w = fw.NpzWeights(_npz(tmp_path, **good))
+    w = engine.NpzWeights(_npz(tmp_path, **good))
     assert w.check(a) == []
     missing = {k: v for k, v in good.items() if k != "fc.bias"}
     with pytest.raises(CnnCalcError, match=r"layer 3 'fc' \(dense\): missing array 'fc.bias' "
                                            r"of shape \(2,\)"):
-        fw.NpzWeights(_npz(tmp_path, **missing)).check(a)
+        engine.NpzWeights(_npz(tmp_path, **missing)).check(a)
     torch_layout = dict(good, **{"c1.weight": good["c1.weight"].transpose(3, 2, 0, 1)})
     with pytest.raises(CnnCalcError, match=r"layer 1 'c1' \(conv\): array 'c1.weight' has shape "
                                            r"\(4, 3, 3, 3\), expected \(3, 3, 3, 4\) \(kernels are"
                                            r" HWIO.*transpose\(2, 3, 1, 0\)"):
-        fw.NpzWeights(_npz(tmp_path, **torch_layout)).check(a)
+        engine.NpzWeights(_npz(tmp_path, **torch_layout)).check(a)
     transposed = dict(good, **{"fc.weight": good["fc.weight"].T})
     with pytest.raises(CnnCalcError, match=r"has shape \(2, 36\), expected \(36, 2\) \(dense "
                                            r"weights are \(in, units\)"):
-        fw.NpzWeights(_npz(tmp_path, **transposed)).check(a)
-    extra = fw.NpzWeights(_npz(tmp_path, **good, **{"fc2.weight": np.zeros(3)})).check(a)
+        engine.NpzWeights(_npz(tmp_path, **transposed)).check(a)
+    extra = engine.NpzWeights(_npz(tmp_path, **good, **{"fc2.weight": np.zeros(3)})).check(a)
     assert extra == [f"{tmp_path / 'w.npz'}: 1 array(s) not used by any layer: fc2.weight"]
 
 
@@ -900,21 +932,21 @@ def test_npz_bad_values_and_files(tmp_path):
     a = analyse("- dense: {units: 2, name: fc}", "[3]")
     good = random_params(a)
     bad = dict(good, **{"fc.weight": np.full((3, 2), np.nan, np.float32)})
-    w = fw.NpzWeights(_npz(tmp_path, **bad))
+    w = engine.NpzWeights(_npz(tmp_path, **bad))
     w.check(a)
     with pytest.raises(CnnCalcError, match="array 'fc.weight' contains NaN or infinite"):
-        fw.run(a, inputs((3,)), w)
+        engine.run(a, inputs((3,)), w)
     strings = dict(good, **{"fc.bias": np.array(["a", "b"])})
     with pytest.raises(CnnCalcError, match="array 'fc.bias' has dtype <U1; it must be numeric"):
-        fw.NpzWeights(_npz(tmp_path, **strings)).check(a)
+        engine.NpzWeights(_npz(tmp_path, **strings)).check(a)
     (tmp_path / "junk.npz").write_bytes(b"not a zip at all")
     with pytest.raises(CnnCalcError, match="cannot read weights file"):
-        fw.NpzWeights(str(tmp_path / "junk.npz"))
+        engine.NpzWeights(str(tmp_path / "junk.npz"))
     np.save(tmp_path / "one.npy", np.zeros(3))
     with pytest.raises(CnnCalcError, match="single .npy array; it must be an .npz"):
-        fw.NpzWeights(str(tmp_path / "one.npy"))
+        engine.NpzWeights(str(tmp_path / "one.npy"))
     with pytest.raises(CnnCalcError, match="no such weights file"):
-        fw.NpzWeights(str(tmp_path / "absent.npz"))
+        engine.NpzWeights(str(tmp_path / "absent.npz"))
 
 
 def test_npz_keys_by_path_or_unique_name(tmp_path):
@@ -930,11 +962,11 @@ def test_npz_keys_by_path_or_unique_name(tmp_path):
     x = inputs((3,))
     want = ((x @ p["one.fc.weight"] + p["one.fc.bias"]) @ p["two.fc.weight"]
                                + p["two.fc.bias"]) @ p["head.weight"] + p["head.bias"]
-    w = fw.NpzWeights(_npz(tmp_path, **p))
-    np.testing.assert_allclose(fw.run(a, x, w).output, want, rtol=1e-5)
+    w = engine.NpzWeights(_npz(tmp_path, **p))
+    np.testing.assert_allclose(engine.run(a, x, w).output, want, rtol=1e-5)
     p2 = {k.replace("one.fc", "fc"): v for k, v in p.items()}      # ambiguous: not accepted
     with pytest.raises(CnnCalcError, match="missing array 'one.fc.weight'"):
-        fw.NpzWeights(_npz(tmp_path, **p2)).check(a)
+        engine.NpzWeights(_npz(tmp_path, **p2)).check(a)
 
 
 # --- property: whatever the analysis accepts, the engine agrees with ----------------------------
@@ -983,7 +1015,7 @@ def test_any_spec_the_analysis_accepts_runs_with_the_same_shapes(layers, h, w, c
     except CnnCalcError:
         assume(False)
         return
-    res = fw.run(a, inputs((h, w, c), batch=2), fw.RandomWeights(0))
+    res = engine.run(a, inputs((h, w, c), batch=2), engine.RandomWeights(0))
     assert res.failure is None, (text, res.failure)
     assert res.verified, (text, [(lr.path, lr.shape) for lr in res.mismatches()])
     assert np.isfinite(res.output).all(), text

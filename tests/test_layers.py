@@ -423,10 +423,10 @@ def test_channel_shuffle_run_orders_channels_like_shufflenet():
     # ShuffleNet, Fig. 1(c): 2 groups of 3 channels [a0 a1 a2 | b0 b1 b2] -> a0 b0 a1 b1 a2 b2
     import numpy as np
 
-    from cnncalc import forward as fw
+    from cnncalc import engine
     a = cnncalc.analyse(cnncalc.loads('{"input": [1, 1, 6], "layers": [{"channel_shuffle": 2}]}'))
     x = np.arange(6, dtype=np.float32).reshape(1, 1, 1, 6)
-    assert fw.run(a, x).output.ravel().tolist() == [0, 3, 1, 4, 2, 5]
+    assert engine.run(a, x).output.ravel().tolist() == [0, 3, 1, 4, 2, 5]
 
 
 @settings(max_examples=30, deadline=None)
@@ -434,11 +434,11 @@ def test_channel_shuffle_run_orders_channels_like_shufflenet():
 def test_channel_shuffle_run_matches_torch(torch, g, cpg, h, n):
     import numpy as np
 
-    from cnncalc import forward as fw
+    from cnncalc import engine
     c = g * cpg
     a = cnncalc.analyse(cnncalc.loads(json.dumps(
         {"input": [h, h + 1, c], "layers": [{"channel_shuffle": {"groups": g}}]})))
     x = np.random.default_rng(0).standard_normal((n, h, h + 1, c)).astype(np.float32)
-    ours = fw.run(a, x).output
+    ours = engine.run(a, x).output
     ref = torch.nn.functional.channel_shuffle(torch.from_numpy(x).permute(0, 3, 1, 2), g)
     assert np.array_equal(ours, ref.permute(0, 2, 3, 1).numpy())

@@ -13,7 +13,7 @@ import pytest
 from conftest import assert_clean_error, run_on_pty
 from PIL import Image
 
-from cnncalc import forward as fw
+from cnncalc import engine
 
 
 def spec(tmp_path, text: str, name: str = "net.yaml") -> str:
@@ -82,7 +82,7 @@ def test_quiet_run_prints_only_the_shape(cli):
 def test_a_mismatch_exits_1_and_names_the_layer(cli, monkeypatch):
     # a pooling that drops a row and a column: every later shape differs too, until the dense
     # layer cannot take the longer vector
-    monkeypatch.setitem(fw.OPS, "avgpool", lambda ctx, xs: xs[0][:, 1:, 1:])
+    monkeypatch.setitem(engine.OPS, "avgpool", engine.Op(lambda ctx, xs: xs[0][:, 1:, 1:]))
     res = cli("lenet5", "--run", "--summary")
     assert res.code == 1
     assert "✗" in res.out
@@ -99,7 +99,7 @@ def test_an_engine_failure_exits_1(cli, monkeypatch):
     def boom(ctx, xs):
         raise ValueError("matmul: mismatch")
 
-    monkeypatch.setitem(fw.OPS, "flatten", boom)
+    monkeypatch.setitem(engine.OPS, "flatten", engine.Op(boom))
     res = cli("lenet5", "--run")
     assert res.code == 1
     assert "Run: ✗ stopped: layer" in res.out and "(flatten) failed on input" in res.out

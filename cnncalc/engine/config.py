@@ -1,0 +1,43 @@
+"""The engine's settings: one immutable :class:`EngineConfig` per run (block sizes, when Winograd
+applies, how many worker threads), and the float type every kernel computes in.
+
+Nothing here changes during a run: the config is frozen, and a test or a caller that wants other
+settings makes its own (``dataclasses.replace(EngineConfig(), winograd=False)``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+F32 = np.float32
+MAX_WORKERS = 8                 # more threads than this do not pay on the engine's block sizes
+
+
+def cpus() -> int:
+    """The CPUs this process may run on (its affinity mask), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def default_workers() -> int:
+    """Worker threads for a run: one per usable CPU, at most :data:`MAX_WORKERS`."""
+    return max(1, min(MAX_WORKERS, cpus()))
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """How a run splits and schedules its work. The defaults are what ``--run`` uses."""
+    workers: int = field(default_factory=default_workers)
+    chunk_bytes: int = 8 << 20           # im2col block, one multithreaded GEMM at a time: ~L3
+    par_chunk_bytes: int = 1 << 20       # im2col block per worker thread (1-thread GEMMs): ~L2
+    band_min_bytes: int = 1 << 20        # smaller copies and pools are not split over threads
+    winograd: bool = True                # 3×3 stride-1 convolutions by Winograd F(2×2, 3×3)
+    winograd_min_channels: int = 16      # below these the im2col GEMM is cheaper than the
+    winograd_min_filters: int = 16       # transforms
+    winograd_min_tiles: int = 100        # few tiles: the 16 GEMMs are too small to pay
+    winograd_block_bytes: int = 2 << 20  # transformed tiles per block and worker

@@ -1,0 +1,218 @@
+"""Running a network: :func:`run` executes an analysis layer by layer on one
+:class:`~.threads.Engine` (made for the run and closed after it) and checks every output shape;
+:func:`execute` is the ``--run`` command around it (memory check, input, weights, files
+written)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..analysis import Analysis, LayerRecord
+from ..errors import CnnCalcError
+from ..layers import fmt_shape, suggest
+from .config import F32, EngineConfig
+from .ops import OPS, Ctx
+from .planner import check_memory, last_uses
+from .threads import Engine
+from .weights import NpzWeights, RandomWeights, WeightSource, param_specs
+
+
+@dataclass
+class LayerRun:
+    index: int
+    name: str
+    path: str
+    shape: tuple[int, ...]           # without the batch dimension
+    seconds: float
+    ok: bool
+
+
+@dataclass
+class RunResult:
+    layers: list[LayerRun]
+    output: np.ndarray | None        # N×... (None if the run stopped early)
+    forward_seconds: float
+    weights_seconds: float
+    failure: str | None = None       # why the run stopped early
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def verified(self) -> bool:
+        return self.failure is None and all(lr.ok for lr in self.layers)
+
+    def mismatches(self) -> list[LayerRun]:
+        return [lr for lr in self.layers if not lr.ok]
+
+
+OnLayer = Callable[[LayerRecord, np.ndarray, LayerRun], None]
+
+
+def _root(x: np.ndarray) -> np.ndarray:
+    while isinstance(x.base, np.ndarray):
+        x = x.base
+    return x
+
+
+def random_input(shape: tuple[int, ...], batch: int, seed: int) -> np.ndarray:
+    """A seeded random input in [0, 1), like an image scaled to that range."""
+    gen = np.random.Generator(np.random.SFC64(np.random.SeedSequence([seed, 0x1A9E])))
+    return gen.random((batch,) + tuple(shape), dtype=F32)
+
+
+def run(a: Analysis, x: np.ndarray, weights: WeightSource | None = None,
+        on_layer: OnLayer | None = None, config: EngineConfig | None = None) -> RunResult:
+    """Execute the network on ``x`` (N × the analysis's input shape) and check every shape.
+
+    ``weights``: :class:`RandomWeights` (the default) or :class:`NpzWeights`. ``on_layer`` is
+    called after each layer with its record, its output (batch first) and its :class:`LayerRun`
+    (for progress bars and saving feature maps); the output must not be modified. ``config``:
+    the engine's settings (the defaults are ``--run``'s).
+    """
+    source: WeightSource = weights or RandomWeights()
+    warnings = source.check(a)
+    if tuple(x.shape[1:]) != tuple(a.input):
+        raise CnnCalcError(f"the input array is {fmt_shape(x.shape[1:])}, but the network "
+                           f"expects {fmt_shape(a.input)}")
+    with Engine(config) as eng, eng.single_blas():
+        return _run(eng, a, x, source, warnings, on_layer)
+
+
+def _run(eng: Engine, a: Analysis, x: np.ndarray, weights: WeightSource, warnings: list[str],
+         on_layer: OnLayer | None) -> RunResult:
+    last = last_uses(a)
+    final = len(a.layers)
+    values: dict[int, np.ndarray] = {0: np.array(x, dtype=F32, order="C", copy=True)}
+    runs: list[LayerRun] = []
+    t_fwd = t_w = 0.0
+    failure = None
+    for rec in a.layers:
+        t0 = time.perf_counter()
+        specs = param_specs(rec)
+        params = {s.key: weights.get(rec, s, k, eng) for k, s in enumerate(specs)}
+        t1 = time.perf_counter()
+        xs = [values[i] for i in rec.inputs]
+        first = rec.inputs[0]
+        inplace = (last[first] == rec.index and rec.inputs.count(first) == 1 and first != 0
+                   and not any(_root(values[j]) is _root(xs[0])
+                               for j in values if j != first and last[j] > rec.index))
+        try:
+            ctx = Ctx(rec, params, inplace, eng)
+            own = getattr(rec.layer, "forward", None)    # a layer may carry its own kernel
+            y = own(xs, params, ctx) if own is not None else OPS[rec.layer.op].run(ctx, xs)
+        except CnnCalcError:
+            raise
+        except Exception as e:   # an engine failure is a failed check, reported per layer
+            failure = (f"layer {rec.index} '{rec.path}' ({rec.type}) failed on input "
+                       f"{', '.join(fmt_shape(v.shape[1:]) for v in xs)}: "
+                       f"{type(e).__name__}: {e}")
+            break
+        del params, xs
+        t2 = time.perf_counter()
+        t_w += t1 - t0
+        t_fwd += t2 - t1
+        shape = tuple(int(d) for d in y.shape[1:])
+        lr = LayerRun(rec.index, rec.name, rec.path, shape, t2 - t1, shape == tuple(rec.output))
+        runs.append(lr)
+        if last[rec.index] or rec.index == final:      # an output nothing reads is dropped
+            values[rec.index] = y
+        for i in set(rec.inputs):
+            if last[i] == rec.index and i != final:
+                values.pop(i, None)
+        if on_layer is not None:
+            on_layer(rec, y, lr)
+    out = values.get(final) if failure is None else None
+    return RunResult(runs, out, t_fwd, t_w, failure, warnings)
+
+
+# --- the --run command ---------------------------------------------------------------------------
+
+def resolve_layers(a: Analysis, text: str) -> set[int]:
+    """``--maps-layers``: comma-separated layer names, paths or indices → layer indices."""
+    chosen: set[int] = set()
+    names: dict[str, list[int]] = {}
+    for rec in a.layers:
+        names.setdefault(rec.name, []).append(rec.index)
+        names.setdefault(rec.path, []).append(rec.index)
+    for item in (p.strip() for p in text.split(",")):
+        if not item:
+            continue
+        if item.isdigit() and 1 <= int(item) <= len(a.layers):
+            chosen.add(int(item))
+        elif item in names:
+            chosen.update(names[item])
+        else:
+            raise CnnCalcError(f"--maps-layers: no layer '{item}'{suggest(item, names)}; give "
+                               f"names, paths or indices 1-{len(a.layers)}")
+    return chosen
+
+
+@dataclass
+class RunSetup:
+    """What ``cnncalc SPEC --run`` was asked to do (all optional but the analysis)."""
+    seed: int = 0
+    image: np.ndarray | None = None      # H×W×C, already loaded (see images.load_input)
+    image_name: str | None = None
+    weights: str | None = None           # an .npz path
+    save_output: str | None = None
+    save_maps: str | None = None
+    maps_layers: str | None = None
+    max_memory: int | None = None
+
+
+def execute(a: Analysis, setup: RunSetup, on_layer: OnLayer | None = None
+            ) -> tuple[RunResult, dict[str, Any]]:
+    """Check memory, build the input and weights, run, and write the requested files.
+    Returns the result and facts for the report (input, weights, files written)."""
+    weights: NpzWeights | RandomWeights = NpzWeights(setup.weights) if setup.weights \
+        else RandomWeights(setup.seed)
+    est = check_memory(a, setup.max_memory, streamed=isinstance(weights, RandomWeights))
+    if setup.image is not None:
+        x = np.broadcast_to(setup.image, (a.batch,) + setup.image.shape)
+        source = setup.image_name or "image"
+    else:
+        x = random_input(a.input, a.batch, setup.seed)
+        source = f"random [0, 1), seed {setup.seed}"
+    only = resolve_layers(a, setup.maps_layers) if setup.maps_layers else None
+    writer = None
+    if setup.save_maps:
+        from ..images import MapWriter
+        writer = MapWriter(setup.save_maps, only)
+        writer.input(np.asarray(x))
+
+    def hook(rec: LayerRecord, y: np.ndarray, lr: LayerRun) -> None:
+        if writer is not None:
+            writer.layer(rec.index, rec.path, y)
+        if on_layer is not None:
+            on_layer(rec, y, lr)
+
+    result = run(a, x, weights, hook)
+    fixed = [r for r in a.layers if getattr(r.layer, "weights", None) is not None]
+    described = weights.description
+    if fixed and not setup.weights:
+        weighted = [r for r in a.layers if param_specs(r)]
+        described = "fixed in the spec" if len(fixed) == len(weighted) else \
+            f"{described} and fixed kernels from the spec"
+    if isinstance(weights, RandomWeights) and described != "fixed in the spec":
+        described += f", seed {setup.seed}"
+    facts: dict[str, Any] = {"input": source, "weights": described,
+                             "estimated_peak_bytes": est.peak, "files": []}
+    if writer is not None:
+        facts["files"] = [str(p) for p in writer.written]
+        facts["maps_dir"] = str(writer.dir)
+        facts["maps_skipped"] = writer.skipped
+    if setup.save_output and result.output is not None:
+        out = result.output[0] if result.output.shape[0] == 1 else result.output
+        try:
+            with open(setup.save_output, "wb") as fh:
+                np.save(fh, np.ascontiguousarray(out))
+        except OSError as e:
+            raise CnnCalcError(f"cannot write --save-output {setup.save_output}: "
+                               f"{e.strerror or e}") from None
+        facts["output_file"] = setup.save_output
+        facts["output_shape"] = tuple(out.shape)
+    return result, facts

@@ -1,0 +1,241 @@
+"""Threads: the run object (:class:`Engine`: its worker pool, whether it runs in parallel, its
+config), the BLAS thread control behind it (:class:`BlasThreads`), and the helpers kernels use to
+split work over the workers: :meth:`Engine.each`, :meth:`Engine.matmul`, :meth:`Engine.bands`,
+:func:`split_blocks` and the per-call scratch buffers (:class:`Scratch`).
+
+During a run BLAS is set to one thread and the blocks of work run on the engine's own worker
+threads (each gathers its windows and multiplies them): the copies run in parallel too, and no
+GEMM waits for a sleeping BLAS thread, which costs a lot on a busy machine. Without a controllable
+OpenBLAS, BLAS keeps its threads and the blocks run in turn.
+
+An engine is made for one run and closed after it (its pool shut down, BLAS restored): nothing
+one run sets up is left for the next.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import numpy as np
+
+from .config import F32, EngineConfig
+
+T = TypeVar("T")
+Block = tuple[int, int, int, int]          # images n0..n1, output rows r0..r1
+MATMUL_SPLIT_MIN = 1 << 21                 # m·k·n below which a product is not split
+
+
+class BlasThreads:
+    """The BLAS thread count, through ctypes as threadpoolctl does it (OpenBLAS, which NumPy's
+    wheels bundle). ``set``/``get`` are None when it cannot be controlled."""
+
+    SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+               "openblas_set_num_threads64_", "openblas_set_num_threads")
+
+    def __init__(self) -> None:
+        self.set: Callable[[int], None] | None = None
+        self.get: Callable[[], int] | None = None
+        try:
+            self._find()
+        except Exception:     # any platform oddity: no control, the sequential path is used
+            self.set = self.get = None
+
+    @staticmethod
+    def _libraries() -> list[str]:
+        found: list[str] = []
+        try:
+            with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
+                for line in fh:
+                    path = line.rsplit(" ", 1)[-1].strip()
+                    if "openblas" in path.lower() and path not in found:
+                        found.append(path)
+        except OSError:
+            pass
+        if not found:
+            base = os.path.dirname(os.path.dirname(np.__file__))
+            for pattern in ("numpy.libs/*openblas*", "numpy/.dylibs/*openblas*"):
+                found += glob.glob(os.path.join(base, pattern))
+        return found
+
+    def _find(self) -> None:
+        for path in self._libraries():
+            lib = ctypes.CDLL(path)
+            for name in self.SETTERS:
+                setter = getattr(lib, name, None)
+                getter = getattr(lib, name.replace("set_num", "get_num"), None)
+                if setter is not None and getter is not None:
+                    setter.argtypes = [ctypes.c_int]
+                    getter.restype = ctypes.c_int
+                    self.set, self.get = setter, getter
+                    return
+
+
+class Scratch:
+    """The float32 work buffers of one kernel call, ``size`` values each: a block takes one,
+    uses it and gives it back, so a call holds as many as run at once (one in turn, at most
+    one per worker on threads), and they go with the call."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._free: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
+
+    @contextmanager
+    def take(self) -> Iterator[np.ndarray]:
+        try:
+            buf = self._free.get_nowait()
+        except queue.Empty:
+            buf = np.empty(self.size, F32)
+        try:
+            yield buf
+        finally:
+            self._free.put(buf)
+
+
+def split_blocks(n: int, oh: int, row: int, budget: int, workers: int, parallel: bool
+                 ) -> list[Block]:
+    """Split N images × ``oh`` output rows into blocks (n0, n1, r0, r1) of about ``budget``
+    bytes (``row``: the bytes of one output row): several whole images per block when they are
+    small, else row bands of one image. In a parallel run the blocks are balanced: their number
+    is a multiple of the workers (when there is enough to split) and their sizes differ by at
+    most one row/image. A pure function of its arguments, so the planner sizes the same blocks
+    as the kernels."""
+    if oh * row <= budget and n > 1:
+        per = min(n, budget // (oh * row))
+        nb = -(-n // per)
+        if parallel:
+            nb = min(n, -(-max(nb, workers) // workers) * workers)
+        cuts = [n * i // nb for i in range(nb + 1)]
+        return [(cuts[i], cuts[i + 1], 0, oh) for i in range(nb) if cuts[i] < cuts[i + 1]]
+    per = max(1, min(oh, budget // row))
+    nb = -(-oh // per)
+    if parallel:
+        nb = min(oh, -(-(-(-(n * nb) // workers) * workers) // n))
+    cuts = [oh * i // nb for i in range(nb + 1)]
+    return [(i, i + 1, cuts[j], cuts[j + 1]) for i in range(n) for j in range(nb)
+            if cuts[j] < cuts[j + 1]]
+
+
+def largest_block(blocks: Sequence[Block]) -> int:
+    """Images × rows of the largest block."""
+    return max((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in blocks)
+
+
+class Engine:
+    """One run's state: its :class:`EngineConfig`, its worker pool (started on first use, shut
+    down by :meth:`close`) and whether kernels split their work over the workers (``parallel``:
+    set by :meth:`single_blas` when BLAS could be put on one thread, or given for tests).
+
+    Use it as a context manager: ``with Engine() as eng, eng.single_blas(): ...``."""
+
+    def __init__(self, config: EngineConfig | None = None, parallel: bool = False) -> None:
+        self.config = config or EngineConfig()
+        self.workers = self.config.workers
+        self.parallel = parallel
+        self._pool: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="cnncalc")
+        return self._pool
+
+    def map(self, fn: Callable[[T], Any], items: Iterable[T]) -> None:
+        """fn(item) for every item on the worker threads, whatever the mode (for work that
+        releases the GIL and never calls BLAS, such as random number generation)."""
+        for _ in self.pool().map(fn, items):
+            pass
+
+    def each(self, fn: Callable[[T], Any], items: Sequence[T]) -> None:
+        """fn(item) for every item: on the worker threads in a parallel run, else in turn."""
+        if self.parallel and len(items) > 1:
+            self.map(fn, items)
+        else:
+            for item in items:
+                fn(item)
+
+    @contextmanager
+    def single_blas(self) -> Iterator[bool]:
+        """BLAS on one thread and the engine in parallel mode for the duration (if BLAS can be
+        controlled and there are two workers or more); yields whether it could."""
+        blas = BlasThreads()
+        if blas.set is None or blas.get is None or self.workers < 2:
+            yield False
+            return
+        before = blas.get()
+        self._warm_up()
+        blas.set(1)
+        self.parallel = True
+        try:
+            yield True
+        finally:
+            self.parallel = False
+            blas.set(before)
+
+    def _warm_up(self) -> None:
+        """Have every worker thread run one multithreaded GEMM first. Measured with NumPy's
+        OpenBLAS 0.3.31: threads whose first BLAS call is single-threaded keep running
+        single-threaded GEMMs about 3x slower (22 instead of 63 GFLOP/s on two cores), threads
+        that once ran a threaded one do not."""
+        barrier = threading.Barrier(self.workers)
+
+        def gemm(_: int) -> None:
+            try:
+                barrier.wait(timeout=5)     # one task per worker thread
+            except threading.BrokenBarrierError:
+                pass
+            a = np.ones((256, 256), F32)
+            np.matmul(a, a)
+
+        self.map(gemm, range(self.workers))
+
+    def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``a @ b`` for 2-D float32 arrays, split over the worker threads when it is large (by
+        rows of ``a``, or by columns of ``b`` for few rows: a dense layer at batch 1)."""
+        m, k = a.shape
+        n = b.shape[1]
+        if not self.parallel or m * k * n < MATMUL_SPLIT_MIN:
+            return np.matmul(a, b)
+        out = np.empty((m, n), F32)
+        parts = self.workers
+        if m >= 4 * parts:
+            rows = [m * i // parts for i in range(parts + 1)]
+            self.each(lambda i: np.matmul(a[rows[i]:rows[i + 1]], b,
+                                          out=out[rows[i]:rows[i + 1]]), range(parts))
+        else:
+            cols = [n * i // parts for i in range(parts + 1)]
+
+            def part(i: int) -> None:
+                out[:, cols[i]:cols[i + 1]] = np.matmul(a, b[:, cols[i]:cols[i + 1]])
+            self.each(part, range(parts))
+        return out
+
+    def bands(self, rows: int, nbytes: int, fn: Callable[[int, int], None]) -> None:
+        """fn(r0, r1) over bands of rows: split over the workers in a parallel run when the
+        work is big enough to gain from it (copies and element-wise NumPy release the GIL),
+        else once."""
+        parts = min(rows, self.workers) if self.parallel and \
+            nbytes >= self.config.band_min_bytes else 1
+        cuts = [rows * i // parts for i in range(parts + 1)]
+        self.each(lambda i: fn(cuts[i], cuts[i + 1]), range(parts))
+
+    def blocks(self, n: int, oh: int, row: int, budget: int) -> list[Block]:
+        """:func:`split_blocks` for this run's workers and mode."""
+        return split_blocks(n, oh, row, budget, self.workers, self.parallel)
