@@ -329,9 +329,9 @@ def test_bad_target_is_reported_before_a_run(cli, tmp_path):
 
 
 def test_diagram_is_written_even_when_the_run_fails(cli, tmp_path, monkeypatch):
-    import cnncalc.forward as fw
+    from cnncalc import engine
     # as in test_run_cli: a pooling that drops a row and a column
-    monkeypatch.setitem(fw.OPS, "maxpool", lambda ctx, xs: xs[0][:, 1:, 1:])
+    monkeypatch.setitem(engine.OPS, "maxpool", engine.Op(lambda ctx, xs: xs[0][:, 1:, 1:]))
     out = tmp_path / "run.html"
     res = cli("edges", "--run", "--diagram", str(out))
     assert res.code == 1

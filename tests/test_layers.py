@@ -34,7 +34,7 @@ SPEC_TYPES = {  # SPEC-FORMAT.md, "Layer types": canonical name -> aliases
     "flatten": [], "dense": ["linear", "fc"], "dropout": [], "batchnorm": ["bn"],
     "relu": [], "leaky_relu": [], "sigmoid": [], "tanh": [], "softmax": [], "gelu": [],
     "silu": [], "hardswish": [], "relu6": [], "lrn": [], "pad": ["zero_pad"], "upsample": [],
-    "add": [], "concat": [], "identity": [], "channel_shuffle": ["shuffle"],
+    "add": [], "concat": [], "identity": [], "channel_shuffle": ["shuffle"], "chunk": [],
 }
 
 
@@ -441,4 +441,32 @@ def test_channel_shuffle_run_matches_torch(torch, g, cpg, h, n):
     x = np.random.default_rng(0).standard_normal((n, h, h + 1, c)).astype(np.float32)
     ours = engine.run(a, x).output
     ref = torch.nn.functional.channel_shuffle(torch.from_numpy(x).permute(0, 3, 1, 2), g)
+    assert np.array_equal(ours, ref.permute(0, 2, 3, 1).numpy())
+
+
+# --- chunk (torch.chunk along the channels; Darknet's route groups/group_id) ----------------
+
+def test_chunk_takes_one_slice_of_the_channels():
+    rec = one("chunk", {"groups": 2, "index": 1}, [13, 13, 64])
+    assert rec.output == (13, 13, 32) and rec.params == 0 and rec.macs == 0
+    assert one("chunk", {"chunks": 4, "group_id": 3}, [8]).output == (2,)   # aliases
+    with pytest.raises(CnnCalcError, match="index 2 must be smaller than groups 2"):
+        one("chunk", {"groups": 2, "index": 2}, [4, 4, 8])
+    with pytest.raises(CnnCalcError, match="groups 3 does not divide the 8 channels"):
+        one("chunk", 3, [4, 4, 8])
+
+
+@settings(max_examples=30, deadline=None)
+@given(g=st.integers(1, 4), cpg=st.integers(1, 5), i=st.integers(0, 3), n=st.integers(1, 2))
+def test_chunk_run_matches_torch(torch, g, cpg, i, n):
+    import numpy as np
+
+    from cnncalc import engine
+    i = i % g
+    c = g * cpg
+    a = cnncalc.analyse(cnncalc.loads(json.dumps(
+        {"input": [3, 4, c], "layers": [{"chunk": {"groups": g, "index": i}}]})))
+    x = np.random.default_rng(0).standard_normal((n, 3, 4, c)).astype(np.float32)
+    ours = engine.run(a, x).output
+    ref = torch.from_numpy(x).permute(0, 3, 1, 2).chunk(g, dim=1)[i]
     assert np.array_equal(ours, ref.permute(0, 2, 3, 1).numpy())

@@ -132,3 +132,37 @@ class ChannelShuffle(Layer):
         return [f"channel shuffle: {c} channels as {g} groups of {c // g}, read across the "
                 f"groups (new channel i·{g} + j is old channel j·{c // g} + i); shape unchanged, "
                 f"no parameters"]
+
+
+@register("chunk", "channel_chunk")
+class Chunk(Layer):
+    """One of ``groups`` equal slices of the channels, ``index`` counting from 0: torch's
+    ``x.chunk(groups, dim=1)[index]``, ShuffleNetV2's channel split and Darknet's
+    ``[route] groups=G group_id=i``. H×W unchanged, C/groups channels, no parameters."""
+    main = "groups"
+    params = {"groups": (int_(), REQUIRED), "index": (int_(0), 0)}
+    param_aliases = {"group_id": "index", "chunks": "groups"}
+    family = "reshape"
+    groups: int
+    index: int
+
+    def check(self) -> None:
+        if self.index >= self.groups:
+            raise ParamError(f"index {self.index} must be smaller than groups {self.groups}")
+
+    def analyse(self, inputs, fields):
+        c = inputs[0][-1]
+        if c % self.groups:
+            raise ShapeError(f"groups {self.groups} does not divide the {c} channels")
+        return Result(inputs[0][:-1] + (c // self.groups,))
+
+    def forward(self, xs, params, ctx):
+        x = xs[0]
+        n = x.shape[-1] // self.groups
+        return x[..., self.index * n:(self.index + 1) * n].copy()
+
+    def working(self, rec: LayerRecord) -> list[str]:
+        c = rec.input_shapes[0][-1]
+        n = c // self.groups
+        return [f"chunk {self.index} of {self.groups}: channels {self.index * n}–"
+                f"{(self.index + 1) * n - 1} of {c}, so {n} maps; no parameters"]
