@@ -203,7 +203,7 @@ def figure(v: View, stats: dict, width: float = WIDTH) -> Scene:
         bs = [boxes[i] for i in row]
         y_c = y + max(b.h / 2 + b.dy for b in bs)
         y_lab = y_c + max(b.h / 2 for b in bs) + 10
-        x = MARGIN
+        x: float = MARGIN
         for b in bs:
             scene.add(_box_node(b, x, y_c, y_lab))
             x += b.pitch
@@ -326,6 +326,7 @@ def flow(v: View, stats: dict, width: float = WIDTH) -> Scene:
             best = lay
         if lay.width > width - 2 * MARGIN or lay.height <= MAX_HEIGHT:
             break
+    assert best is not None
     lay = best
     scene = Scene(0, 0, title=f"{v.name}: {shape_text(v.input)} → {shape_text(v.output)}")
     head, y = header(v, stats, width)
@@ -335,8 +336,8 @@ def flow(v: View, stats: dict, width: float = WIDTH) -> Scene:
     for e in lay.edges:
         scene.add(lay.edge_node(e))
     scene.add(*lay.frame_labels)
-    for u in v.units:
-        scene.add(_flow_node(u, *lay.box(u.id), texts[u.id]))
+    for unit in v.units:
+        scene.add(_flow_node(unit, *lay.box(unit.id), texts[unit.id]))
     _finish(scene, head, v.units, lay.width + 2 * MARGIN, lay.bottom + 26)
     return scene
 
@@ -520,8 +521,8 @@ class _Flow:
         going straight down stays in the middle, the others keep to their side. The edges
         from one unit into later columns leave together."""
         far = 1e9
-        outs: dict[int, dict[object, list[_Edge]]] = {}
-        ins: dict[int, dict[object, list[_Edge]]] = {}
+        outs: dict[int, dict[tuple[float, float], list[_Edge]]] = {}
+        ins: dict[int, dict[tuple[float, float], list[_Edge]]] = {}
         for e in self.edges:
             sx, dx = self.rel_x(e.src), self.rel_x(e.dst)
             if e.kind == "cross":
