@@ -14,6 +14,7 @@ import io
 import os
 import subprocess
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,6 +161,17 @@ def assert_clean_error(res: Outcome, *needles: str, code: int = 2) -> None:
     assert line.startswith("cnncalc: error: "), line
     for n in needles:
         assert n in line, f"{n!r} not in {line!r}"
+
+
+def analyse_text(text: str, label: str = "net.yaml", **kw) -> cnncalc.Analysis:
+    """Analyse a spec written inline in a test (indentation removed), as if read from ``label``."""
+    return cnncalc.analyse(cnncalc.loads(textwrap.dedent(text), label), **kw)
+
+
+@pytest.fixture(scope="session")
+def torch():
+    """PyTorch, the test oracle; the test is skipped where it is not installed."""
+    return pytest.importorskip("torch")
 
 
 @functools.lru_cache(maxsize=None)

@@ -20,6 +20,7 @@ import textwrap
 
 import pytest
 import yaml
+from conftest import analyse_text as analyse
 from conftest import assert_clean_error, invoke
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -40,10 +41,6 @@ def run_error(cli, tmp_path, text: str, *needles: str) -> str:
     res = cli(spec_file(tmp_path, text), "--summary")
     assert_clean_error(res, "net.yaml", *needles)
     return res.err_lines[0]
-
-
-def analyse(text: str) -> cnncalc.Analysis:
-    return cnncalc.analyse(cnncalc.loads(textwrap.dedent(text)))
 
 
 # --- error classes (issue 3 item 5) --------------------------------------------------------------

@@ -277,11 +277,6 @@ def test_param_error_is_a_value_error():
 
 # --- parameter counts and MACs against PyTorch -------------------------------------------
 
-@pytest.fixture(scope="module")
-def torch():
-    return pytest.importorskip("torch")
-
-
 def torch_counts(module) -> tuple[int, int]:
     """(trainable parameters, float buffers): Keras's trainable / non-trainable split."""
     import torch as t

@@ -16,10 +16,7 @@ import cnncalc
 from cnncalc import report
 from cnncalc.analysis import Group
 from cnncalc.spec import zoo_names
-
-
-def analyse(text: str, **kw):
-    return cnncalc.analyse(cnncalc.loads(text, "net.yaml"), **kw)
+from conftest import analyse_text as analyse
 
 
 # --- numbers -------------------------------------------------------------------------------

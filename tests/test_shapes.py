@@ -307,11 +307,6 @@ torch_settings = settings(max_examples=60, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 
 
-@pytest.fixture(scope="module")
-def torch():
-    return pytest.importorskip("torch")
-
-
 @torch_settings
 @given(h=st.integers(1, 24), w=st.integers(1, 24), f=st.integers(1, 5), s=st.integers(1, 4),
        p=st.integers(0, 3), d=st.integers(1, 3), groups=st.sampled_from([1, 2, 3]),

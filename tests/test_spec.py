@@ -14,10 +14,7 @@ import cnncalc
 from cnncalc import spec as spec_mod
 from cnncalc.errors import CnnCalcError
 from cnncalc.spec import load, loads, parse_shape
-
-
-def analyse(text: str, **kw):
-    return cnncalc.analyse(loads(text, "net.yaml"), **kw)
+from conftest import analyse_text as analyse
 
 
 def error(text: str, **kw) -> str:
