@@ -18,7 +18,6 @@ from .errors import printable  # noqa: F401  (also used by cli)
 from .analysis import Analysis, Group, LayerRecord
 from .layers import fmt_shape
 
-FORMATS = ("table", "json", "csv", "tsv", "markdown")
 
 
 # --- numbers -------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from .layout import family
 from .scene import lighter
 from .svg import clean
 
-GRAPH_FORMATS = ("dot", "mermaid")
 
 
 def render(a: Analysis, fmt: str, depth: int | None = None) -> str:
