@@ -11,7 +11,9 @@ It declares everything the rest of cnncalc needs to know about it (see docs/ADDI
   trainable and non-trainable counts, ``--run``'s random weights and the ``--weights`` npz keys;
 - ``op`` (the name of the NumPy engine operation that runs it, by default its type name) or a
   :meth:`Layer.forward` method of its own;
-- :meth:`Layer.working`: the lines ``--explain`` shows for it.
+- :meth:`Layer.working`: the lines ``--explain`` shows for it;
+- :meth:`Layer.saved_for_backward`: the tensors autograd keeps for its backward pass (``--train``;
+  docs/MEMORY.md), as :class:`Saved` entries; ``view`` when its output is its input's storage.
 
 Nothing outside the layer's class branches on its type name.
 """
@@ -59,6 +61,47 @@ class ParamSpec(NamedTuple):
     @property
     def trainable(self) -> bool:
         return self.kind != "buffer"
+
+
+class DType(NamedTuple):
+    """A tensor element type: its name and its size in bytes."""
+    name: str
+    size: int
+
+
+FLOAT32 = DType("float32", 4)
+INT64 = DType("int64", 8)
+
+INPUT, OUTPUT, OWN, PARAMS = "input", "output", "own", "params"   # where a saved tensor lives
+
+
+class Saved(NamedTuple):
+    """One tensor that autograd keeps for a layer's backward pass (``--train``, docs/MEMORY.md).
+
+    ``storage`` says whose memory it is, so that a tensor kept by several layers counts once:
+    ``INPUT`` (the layer's input number ``which``), ``OUTPUT`` (the layer's output), ``OWN`` (a
+    tensor only this layer holds: indices, a mask, a copy) or ``PARAMS`` (the layer's own
+    parameters or buffers, already counted as parameters). ``shape`` excludes the batch;
+    ``per_sample`` is False for per-channel vectors, whose size does not grow with the batch."""
+    what: str                    # "input", "output", "indices", "mask", "batch statistics", ...
+    shape: tuple[int, ...]
+    dtype: DType
+    storage: str = OWN
+    which: int = 0               # for INPUT: which input
+    per_sample: bool = True
+
+    def nbytes(self, batch: int) -> int:
+        return math.prod(self.shape) * self.dtype.size * (batch if self.per_sample else 1)
+
+
+def keep_input(rec: LayerRecord, act: DType, which: int = 0) -> Saved:
+    """The layer's input ``which``, as the activation type."""
+    return Saved("input" if len(rec.input_shapes) == 1 else f"input {which + 1}",
+                 rec.input_shapes[which], act, INPUT, which)
+
+
+def keep_output(rec: LayerRecord, act: DType) -> Saved:
+    return Saved("output", rec.output, act, OUTPUT)
 
 
 class Counts(NamedTuple):
@@ -115,6 +158,7 @@ class Layer:
     merges: ClassVar[bool] = False             # takes two or more inputs
     op: ClassVar[str] = ""                     # the engine operation that runs it
     family: ClassVar[str] = "other"            # for pictures and legends: conv, pool, merge, ...
+    view: ClassVar[bool] = False               # its output is its input's storage (no copy)
     activation: str | None = None
 
     def __init__(self, **values: Any):
@@ -164,6 +208,29 @@ class Layer:
         return [f"{fmt_shape(rec.input_shapes[0])} → {fmt_shape(rec.output)}"
                 + ("" if rec.output != rec.input_shapes[0] else " (shape unchanged)")
                 + ("; no parameters" if not rec.params else "")]
+
+    def saved_for_backward(self, rec: LayerRecord, act: DType) -> list[Saved]:
+        """The tensors autograd keeps for this layer's backward pass in training, each with its
+        storage and element type (``act`` is the activation type: float32, float16, ...).
+
+        By default every input, as a convolution or a dense layer keeps it to compute its weight
+        gradient. A layer that keeps something else says so: its own method, checked against
+        ``torch.autograd.graph.saved_tensors_hooks`` in tests/test_memory.py."""
+        return [keep_input(rec, act, i) for i in range(len(rec.input_shapes))]
+
+    def activation_saved(self, rec: LayerRecord, act: DType) -> list[Saved]:
+        """What this layer's ``activation:`` keeps, by the activation's own rule (the activation
+        layer of that name): the layer's output when it keeps its result (ReLU, in place), or a
+        tensor of its own (the pre-activation) when it keeps its input."""
+        if not self.activation:
+            return []
+        return REGISTRY[self.activation].fused_saved(rec, act)
+
+    @classmethod
+    def fused_saved(cls, rec: LayerRecord, act: DType) -> list[Saved]:
+        """What this type keeps when another layer applies it as its ``activation:`` (only the
+        activation types are used so; see :class:`~cnncalc.layers.activation.Activation`)."""
+        return []
 
     # helpers for subclasses
     def spatial(self, shape: Shape) -> Shape:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import shapes
 from ..shapes import Field, ShapeError
-from .base import Layer, ParamSpec, Result, register
+from .base import OWN, DType, Layer, ParamSpec, Result, Saved, keep_input, register
 from .fields import (REQUIRED, ParamError, activation, boolean, fixed_kernels, four, int_,
                      is_matrix, padding, pair, show)
 from .window import AXES, Geometry, Window, field_line, resolve_window, size_lines, window_field
@@ -54,6 +54,11 @@ class Sliding(Layer):
         return Result((win.out_h, win.out_w, self.out_channels(c)),
                       win.out_h * win.out_w * self.weight_count(inputs),
                       window_field(fields[0], self.kernel, self.stride, self.dilation), notes, win)
+
+    def saved_for_backward(self, rec: LayerRecord, act: DType) -> list[Saved]:
+        """Its input, for the weight gradient (the weight itself is a parameter), then what its
+        activation keeps."""
+        return [keep_input(rec, act), *self.activation_saved(rec, act)]
 
     def _bias(self, n: int, fan: int) -> list[ParamSpec]:
         return [ParamSpec("bias", (n,), "uniform", fan, "bias")] if self.bias else []
@@ -194,6 +199,14 @@ class SeparableConv(Sliding):
         return [ParamSpec("depthwise", (kh, kw, 1, mid), "uniform", kh * kw),
                 ParamSpec("pointwise", (1, 1, mid, self.filters), "uniform", mid),
                 *self._bias(self.filters, mid)]
+
+    def saved_for_backward(self, rec: LayerRecord, act: DType) -> list[Saved]:
+        """Two convolutions: the depthwise one keeps the input, the pointwise one keeps the
+        depthwise output (H'×W'×C·m, a tensor of its own)."""
+        oh, ow, _ = rec.output
+        mid = rec.input_shapes[0][2] * self.depth_multiplier
+        return [keep_input(rec, act), Saved("depthwise output", (oh, ow, mid), act, OWN),
+                *self.activation_saved(rec, act)]
 
 
 def transposed_padding(name: str, v: Any):

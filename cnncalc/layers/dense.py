@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from .base import Layer, ParamSpec, Result, fmt_shape, register
+from .base import OWN, DType, Layer, ParamSpec, Result, Saved, fmt_shape, keep_input, register
 from .fields import REQUIRED, activation, boolean, int_, number
 
 if TYPE_CHECKING:
@@ -41,6 +41,10 @@ class Dense(Layer):
             out.append(ParamSpec("bias", (self.units,), "uniform", n_in, "bias"))
         return out
 
+    def saved_for_backward(self, rec: LayerRecord, act: DType) -> list[Saved]:
+        """Its input (for the weight gradient), then what its activation keeps."""
+        return [keep_input(rec, act), *self.activation_saved(rec, act)]
+
     def working(self, rec: LayerRecord) -> list[str]:
         n_in = rec.input_shapes[0][-1]
         k = self.units
@@ -61,3 +65,8 @@ class Dropout(Layer):
 
     def analyse(self, inputs, fields):
         return Result(inputs[0])
+
+    def saved_for_backward(self, rec: LayerRecord, act: DType) -> list[Saved]:
+        """In training, the mask it multiplied by (PyTorch on the CPU: a tensor of the input's
+        shape and type; CUDA's fused kernel keeps one byte per value). Rate 0 is the identity."""
+        return [Saved("mask", rec.input_shapes[0], act, OWN)] if self.rate else []

@@ -8,6 +8,8 @@ from .base import Layer, Result, Shape, fmt_shape, register
 
 
 class Merge(Layer):
+    """Add and concat keep nothing for backward (their gradients are copies or slices of the
+    incoming one); multiply keeps its inputs, as the base class does."""
     merges = True
     family = "merge"
 
@@ -26,6 +28,8 @@ def _mismatch(what: str, inputs, names) -> ShapeError:
 
 @register("add")
 class Add(Merge):
+    def saved_for_backward(self, rec, act):
+        return []
     def merge(self, inputs, fields, names):
         if any(s != inputs[0] for s in inputs):
             raise _mismatch("cannot add different shapes", inputs, names)
@@ -54,6 +58,9 @@ class Multiply(Merge):
 @register("concat", "concatenate")
 class Concat(Merge):
     """Concatenation along the channels (the last axis)."""
+
+    def saved_for_backward(self, rec, act):
+        return []
 
     def merge(self, inputs, fields, names):
         first = inputs[0]

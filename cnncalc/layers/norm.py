@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .base import Layer, ParamSpec, Result, register
+from .base import (FLOAT32, OWN, PARAMS, DType, Layer, ParamSpec, Result, Saved, keep_input,
+                   register)
 from .fields import int_, number
 
 if TYPE_CHECKING:
@@ -30,6 +31,14 @@ class BatchNorm(Layer):
                 ParamSpec("mean", (c,), "zeros", kind="buffer"),
                 ParamSpec("var", (c,), "ones", kind="buffer")]
 
+    def saved_for_backward(self, rec: LayerRecord, act: DType) -> list[Saved]:
+        """Training mode: its input, the batch mean and 1/std it normalised with (float32 [C]
+        vectors) and its running mean and variance (buffers: counted with the parameters)."""
+        c = rec.output[-1]
+        return [keep_input(rec, act),
+                Saved("batch mean and inverse std", (2, c), FLOAT32, OWN, per_sample=False),
+                Saved("running mean and variance", (2, c), FLOAT32, PARAMS, per_sample=False)]
+
     def working(self, rec: LayerRecord) -> list[str]:
         c = rec.output[-1]
         return [f"shape unchanged; per channel γ, β (trainable) and running mean, variance "
@@ -50,3 +59,13 @@ class LRN(Layer):
 
     def analyse(self, inputs, fields):
         return Result(inputs[0])
+
+    def saved_for_backward(self, rec: LayerRecord, act: DType) -> list[Saved]:
+        """PyTorch's ``local_response_norm`` is a chain of ops: the input (squared, then divided),
+        the squares padded by ``size - 1`` channels (for the window average), and two tensors
+        of the input's shape (the scaled sum and its power)."""
+        h, w, c = self.spatial(rec.input_shapes[0])
+        return [keep_input(rec, act),
+                Saved("padded squares", (h, w, c + self.size - 1), act, OWN),
+                Saved("k + alpha * mean of squares", (h, w, c), act, OWN),
+                Saved("its power beta", (h, w, c), act, OWN)]

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import shapes
 from ..shapes import Field
-from .base import Layer, Result, register
+from .base import INT64, OWN, DType, Layer, Result, Saved, keep_input, register
 from .fields import REQUIRED, ParamError, boolean, padding, pair
 from .window import Geometry, field_line, resolve_window, size_lines, whole_field, window_field
 
@@ -70,9 +70,17 @@ class Pool(Layer):
         return f"pooling keeps the channel count ({rec.input_shapes[0][2]})"
 
 
+def _indices(rec: LayerRecord) -> Saved:
+    """Where each maximum came from: one int64 per output value."""
+    return Saved("indices", rec.output, INT64, OWN)
+
+
 @register("maxpool", "max_pool", "maxpool2d", "max_pool2d")
 class MaxPool(Pool):
     kind = "max"
+
+    def saved_for_backward(self, rec: LayerRecord, act: DType) -> list[Saved]:
+        return [keep_input(rec, act), _indices(rec)]
 
 
 @register("avgpool", "avg_pool", "avgpool2d", "avg_pool2d")
@@ -91,6 +99,11 @@ class GlobalPool(Layer):
     def analyse(self, inputs, fields):
         h, w, c = self.spatial(inputs[0])
         return Result((1, 1, c) if self.keepdims else (c,), field=whole_field(fields[0], h, w))
+
+    def saved_for_backward(self, rec: LayerRecord, act: DType) -> list[Saved]:
+        """Average: nothing (PyTorch takes the mean, whose gradient needs only the shape). Max:
+        the input and the indices, as ``adaptive_max_pool2d`` keeps them."""
+        return [keep_input(rec, act), _indices(rec)] if self.kind == "max" else []
 
     def working(self, rec: LayerRecord) -> list[str]:
         h, w, c = rec.input_shapes[0]
@@ -124,6 +137,13 @@ class AdaptivePool(Layer):
         rf_h, j_h = shapes.grow(f.rf_h, f.jump_h, shapes.adaptive_kernel(h, oh), Fraction(h, oh))
         rf_w, j_w = shapes.grow(f.rf_w, f.jump_w, shapes.adaptive_kernel(w, ow), Fraction(w, ow))
         return Result((oh, ow, c), field=Field(rf_h, rf_w, j_h, j_w))
+
+    def saved_for_backward(self, rec: LayerRecord, act: DType) -> list[Saved]:
+        """Max: the input and the indices. Average: the input, except to 1×1, which PyTorch
+        computes as a mean that keeps nothing."""
+        if self.kind == "max":
+            return [keep_input(rec, act), _indices(rec)]
+        return [] if self.output == (1, 1) else [keep_input(rec, act)]
 
 
 @register("adaptive_avgpool", "adaptive_avg_pool")

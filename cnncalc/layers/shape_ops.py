@@ -6,7 +6,7 @@ import math
 from typing import TYPE_CHECKING
 
 from ..shapes import Field, ShapeError
-from .base import Layer, Result, fmt_shape, register
+from .base import DType, Layer, Result, Saved, fmt_shape, register
 from .fields import REQUIRED, ParamError, four, int_, pair, reference
 from .window import whole_field
 
@@ -14,9 +14,21 @@ if TYPE_CHECKING:
     from ..analysis import LayerRecord
 
 
-@register("flatten")
-class Flatten(Layer):
+class ShapeOp(Layer):
+    """Keeps nothing for backward: the gradient is the incoming one reshaped, cut, padded or
+    summed over the copies (PyTorch's ``view``, slicing, ``pad``, nearest ``upsample``, the
+    shuffle's ``transpose``). ``view`` ones (flatten, identity, crop) output their input's
+    storage, so a later layer that keeps their output keeps that same memory."""
     family = "reshape"
+
+    def saved_for_backward(self, rec: LayerRecord, act: DType) -> list[Saved]:
+        return []
+
+
+@register("flatten")
+class Flatten(ShapeOp):
+    view = True
+
     def analyse(self, inputs, fields):
         shape = inputs[0]
         field = whole_field(fields[0], shape[0], shape[1]) if len(shape) == 3 else None
@@ -29,15 +41,15 @@ class Flatten(Layer):
 
 
 @register("identity")
-class Identity(Layer):
-    family = "reshape"
+class Identity(ShapeOp):
+    view = True
+
     def analyse(self, inputs, fields):
         return Result(inputs[0])
 
 
 @register("pad", "zero_pad", "zeropad", "zero_padding")
-class Pad(Layer):
-    family = "reshape"
+class Pad(ShapeOp):
     main = "padding"
     params = {"padding": (four, REQUIRED)}
     padding: tuple[int, int, int, int]
@@ -55,8 +67,7 @@ class Pad(Layer):
 
 
 @register("upsample", "upsampling")
-class Upsample(Layer):
-    family = "reshape"
+class Upsample(ShapeOp):
     """Nearest-neighbour upsampling by an integer factor."""
     main = "scale"
     params = {"scale": (pair(), 2)}
@@ -72,10 +83,10 @@ class Upsample(Layer):
 
 
 @register("crop", "cropping")
-class Crop(Layer):
-    family = "reshape"
+class Crop(ShapeOp):
     """Keras Cropping2D amounts (int, [h, w], [top, bottom, left, right]), or ``to: NAME``: a
     centre crop to that layer's H×W (top = floor((H − h)/2), as U-Net needs)."""
+    view = True
     main = "cropping"
     params = {"cropping": (four, None), "to": (reference, None)}
     refs = ("to",)
@@ -105,8 +116,7 @@ class Crop(Layer):
 
 
 @register("channel_shuffle", "shuffle")
-class ChannelShuffle(Layer):
-    family = "reshape"
+class ChannelShuffle(ShapeOp):
     """ShuffleNet's channel shuffle (Zhang et al. 2018, torch's ``channel_shuffle``): the C
     channels, seen as ``groups`` rows of C/groups, are read column by column. A permutation:
     shape unchanged, no parameters."""
