@@ -36,8 +36,10 @@ class BatchNorm(Layer):
         vectors) and its running mean and variance (buffers: counted with the parameters)."""
         c = rec.output[-1]
         return [keep_input(rec, act),
-                Saved("batch mean and inverse std", (2, c), FLOAT32, OWN, per_sample=False),
-                Saved("running mean and variance", (2, c), FLOAT32, PARAMS, per_sample=False)]
+                Saved("batch mean", (c,), FLOAT32, OWN, per_sample=False),
+                Saved("batch inverse std", (c,), FLOAT32, OWN, per_sample=False),
+                Saved("running mean", (c,), FLOAT32, PARAMS, per_sample=False),
+                Saved("running variance", (c,), FLOAT32, PARAMS, per_sample=False)]
 
     def working(self, rec: LayerRecord) -> list[str]:
         c = rec.output[-1]
