@@ -1,0 +1,371 @@
+"""Training memory (cnncalc.memory, --train): the backward estimate against what PyTorch's autograd
+really saves, torchinfo's and Keras's conventions, dtypes, optimizers and --fit.
+
+Reference data (generated outside the repo, see tools/reference/README.md):
+
+- tests/data/reference/saved_tensors.json, written by tools/reference/saved_tensors.py: the bytes
+  of the unique storages autograd saves for backward (``saved_tensors_hooks``) in torchvision
+  models in train mode at batch 8, parameters excluded; ``saved_with_input`` includes the input
+  batch and is the issue's figure (resnet18 177,515,520, vgg16 586,842,112, mobilenet_v2
+  625,949,184, densenet121 1,043,559,936). Those figures also count the batchnorm running
+  statistics (``buffer_bytes_saved``), which cnncalc counts once, with the parameters.
+- tests/data/reference/torchinfo.json, written by tools/reference/torchinfo_summary.py:
+  torchinfo 1.8.0's summary lines and raw byte counts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from cnncalc import analyse, load, loads
+from cnncalc.memory import DTYPES, OPTIMIZERS, Plan, Settings, fit, keras, plan, torchinfo
+from cnncalc.spec import zoo_names
+
+REF = Path(__file__).resolve().parent / "data" / "reference"
+SAVED = json.loads((REF / "saved_tensors.json").read_text(encoding="utf-8"))
+TORCHINFO = json.loads((REF / "torchinfo.json").read_text(encoding="utf-8"))
+MEASURED = {m["name"]: m for m in SAVED["models"]}
+IN_ZOO = sorted(n for n in MEASURED if n in zoo_names())
+
+
+def _plan(name: str, **kw) -> Plan:
+    return plan(analyse(load(name)), Settings(**kw))
+
+
+# --- the backward estimate against the measured torchvision models -----------------------------
+
+def test_the_issue_figures_are_the_reference_data():
+    issue = {"resnet18": 177_515_520, "vgg16": 586_842_112, "mobilenet_v2": 625_949_184,
+             "densenet121": 1_043_559_936}
+    for name, figure in issue.items():
+        assert MEASURED[name]["saved_with_input"] == figure
+
+
+def test_every_measured_net_in_the_zoo_is_checked():
+    assert set(IN_ZOO) >= {"resnet18", "vgg16", "mobilenet_v2", "densenet121", "alexnet",
+                           "vgg11", "resnet34", "resnet50", "resnet101", "googlenet",
+                           "squeezenet1_1", "efficientnet_b0", "inception_v3"}
+
+
+@pytest.mark.parametrize("name", IN_ZOO)
+def test_backward_bytes_within_5_percent_of_autograd(name):
+    m = MEASURED[name]
+    size = m["input"]
+    a = analyse(load(name), tuple(size))
+    p = plan(a, Settings(batch=m["batch"]))
+    # the issue's convention: every storage autograd saves except the parameters
+    assert abs(p.backward_bytes + p.kept_buffer_bytes - m["saved_with_input"]) \
+        <= 0.05 * m["saved_with_input"], name
+    # and like with like: the running statistics are parameters (buffers) to cnncalc
+    assert p.kept_buffer_bytes == m["buffer_bytes_saved"]
+    assert abs(p.backward_bytes - (m["saved_with_input"] - m["buffer_bytes_saved"])) \
+        <= 0.05 * m["saved_with_input"], name
+
+
+# Where the zoo's spec differs from torchvision's module, the estimate differs by exactly that:
+EXACT_EXCEPT = {
+    # torchvision's VGG has AdaptiveAvgPool2d(7) after the last pool (7x7 → 7x7: it keeps its
+    # 8x512x7x7 input); the zoo's VGG (Keras's) has none, but ends in a softmax (keeps 8x1000).
+    "vgg16": -8 * 512 * 7 * 7 * 4 + 8 * 1000 * 4,
+    "vgg11": -8 * 512 * 7 * 7 * 4 + 8 * 1000 * 4,
+    # torchvision's EfficientNet multiplies each residual branch by a stochastic-depth mask
+    # ([8, 1, 1, 1] float32) in training: 9 blocks with a shortcut
+    "efficientnet_b0": -9 * 8 * 4,
+}
+
+
+@pytest.mark.parametrize("name", IN_ZOO)
+def test_backward_bytes_are_exact_where_the_spec_is_torchvisions_module(name):
+    m = MEASURED[name]
+    p = plan(analyse(load(name), tuple(m["input"])), Settings(batch=8))
+    measured = m["saved_with_input"] - m["buffer_bytes_saved"]
+    assert p.backward_bytes - measured == EXACT_EXCEPT.get(name, 0)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "vgg16"])
+def test_the_kept_storages_are_torchs_storages(name):
+    """The per-storage detail: the same tensors, size by size and type by type."""
+    m = MEASURED[name]
+    p = plan(analyse(load(name)), Settings(batch=8))
+    theirs = Counter((r[4], r[3]) for r in m["detail"] if r[1] != "buffer")
+    ours = Counter((k.nbytes, k.dtype.name) for k in p.storages)
+    if name == "vgg16":
+        theirs -= Counter({(8 * 512 * 7 * 7 * 4, "float32"): 1})    # torchvision's avgpool
+        ours -= Counter({(8 * 1000 * 4, "float32"): 1})             # the zoo's softmax
+    assert ours == theirs
+
+
+def test_resnet18_who_keeps_what():
+    p = _plan("resnet18", batch=8)
+    a = analyse(load("resnet18"))
+    by_path = {r.index: r.path for r in a.layers}
+    relu = next(k for k in p.storages if k.keepers and by_path[k.keepers[0]] == "relu")
+    # the stem's ReLU keeps its result, and the max-pool keeps the same tensor as its input
+    assert [by_path[i] for i in relu.keepers] == ["relu", "maxpool"]
+    pool = p.layers[3]
+    assert [(what, k.dtype.name) for what, k in pool.kept] == [("input", "float32"),
+                                                              ("indices", "int64")]
+    assert pool.backward_bytes == 8 * 64 * 56 * 56 * 8          # only the indices are new
+
+
+# --- each layer type's rule against autograd, op by op ------------------------------------------
+
+def _measure(torch, forward, batch: int, shape: tuple[int, int, int]) -> int:
+    """Bytes of the unique storages autograd saves during ``forward(x)``, parameters and buffers
+    excluded, on an input that requires grad."""
+    x = torch.randn(batch, shape[2], shape[0], shape[1], requires_grad=True)
+    modules: list = []
+
+    def use(m):
+        modules.append(m.train())
+        return m
+
+    storages: dict[int, int] = {}
+
+    def pack(t):
+        st = t.untyped_storage()
+        storages.setdefault(st.data_ptr(), st.nbytes())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        forward(torch, use, x)
+    skip = {t.untyped_storage().data_ptr() for m in modules
+            for t in [*m.parameters(), *m.buffers()]}
+    return sum(n for p, n in storages.items() if p not in skip)
+
+
+def _conv(torch, use, x, k=3, bias=True):
+    return use(torch.nn.Conv2d(x.shape[1], 5, k, padding=k // 2, bias=bias))(x)
+
+
+F_ACT = {   # as PyTorch's models run them: in place where torchvision does
+    "relu": lambda t, y: t.nn.functional.relu(y, inplace=True),
+    "relu6": lambda t, y: t.nn.functional.relu6(y, inplace=True),
+    "silu": lambda t, y: t.nn.functional.silu(y, inplace=True),
+    "hardswish": lambda t, y: t.nn.functional.hardswish(y, inplace=True),
+    "hardsigmoid": lambda t, y: t.nn.functional.hardsigmoid(y, inplace=True),
+    "leaky_relu": lambda t, y: t.nn.functional.leaky_relu(y, 0.01, inplace=True),
+    "elu": lambda t, y: t.nn.functional.elu(y, inplace=True),
+    "selu": lambda t, y: t.nn.functional.selu(y, inplace=True),
+    "sigmoid": lambda t, y: t.sigmoid(y),
+    "tanh": lambda t, y: t.tanh(y),
+    "gelu": lambda t, y: t.nn.functional.gelu(y),
+    "softplus": lambda t, y: t.nn.functional.softplus(y),
+    "softmax": lambda t, y: t.softmax(y, 1),
+}
+
+
+def _cases() -> dict[str, tuple[str, Callable[..., Any]]]:
+    cases: dict[str, tuple[str, Callable[..., Any]]] = {
+        "conv": ("[conv: {filters: 5, kernel: 3, padding: 1}]", _conv),
+        "conv_no_bias": ("[conv: {filters: 5, kernel: 1, bias: false}]",
+                         lambda t, use, x: _conv(t, use, x, 1, False)),
+        "depthwise": ("[depthwise_conv: {kernel: 3, padding: 1}]",
+                      lambda t, use, x: use(t.nn.Conv2d(4, 4, 3, padding=1, groups=4))(x)),
+        "separable": ("[separable_conv: {filters: 5, kernel: 3, padding: 1}]",
+                      lambda t, use, x: use(t.nn.Conv2d(4, 5, 1))(
+                          use(t.nn.Conv2d(4, 4, 3, padding=1, groups=4, bias=False))(x))),
+        "conv_transpose": ("[conv_transpose: {filters: 5, kernel: 2, stride: 2}]",
+                           lambda t, use, x: use(t.nn.ConvTranspose2d(4, 5, 2, 2))(x)),
+        "batchnorm_relu_conv": ("[conv: {filters: 5, kernel: 3, padding: 1}, batchnorm, relu, "
+                                "conv: {filters: 3, kernel: 1}]",
+                                lambda t, use, x: use(t.nn.Conv2d(5, 3, 1))(t.relu_(
+                                    use(t.nn.BatchNorm2d(5))(_conv(t, use, x))))),
+        "vgg_like": ("[conv: {filters: 5, kernel: 3, padding: 1, activation: relu}, "
+                     "maxpool: 2, conv: {filters: 3, kernel: 3, padding: 1}]",
+                     lambda t, use, x: use(t.nn.Conv2d(5, 3, 3, padding=1))(
+                         t.nn.functional.max_pool2d(t.relu_(_conv(t, use, x)), 2))),
+        "avgpool": ("[conv: {filters: 5, kernel: 1}, avgpool: 2]",
+                    lambda t, use, x: t.nn.functional.avg_pool2d(_conv(t, use, x, 1), 2)),
+        "adaptive_avgpool_1": ("[conv: {filters: 5, kernel: 1}, adaptive_avgpool: 1]",
+                               lambda t, use, x: t.nn.functional.adaptive_avg_pool2d(
+                                   _conv(t, use, x, 1), 1)),
+        "adaptive_avgpool_3": ("[conv: {filters: 5, kernel: 1}, adaptive_avgpool: 3]",
+                               lambda t, use, x: t.nn.functional.adaptive_avg_pool2d(
+                                   _conv(t, use, x, 1), 3)),
+        "adaptive_maxpool": ("[conv: {filters: 5, kernel: 1}, adaptive_maxpool: 2]",
+                             lambda t, use, x: t.nn.functional.adaptive_max_pool2d(
+                                 _conv(t, use, x, 1), 2)),
+        "global_avgpool": ("[conv: {filters: 5, kernel: 1}, global_avgpool]",
+                           lambda t, use, x: _conv(t, use, x, 1).mean((2, 3), keepdim=True)),
+        "global_maxpool": ("[conv: {filters: 5, kernel: 1}, global_maxpool]",
+                           lambda t, use, x: t.nn.functional.adaptive_max_pool2d(
+                               _conv(t, use, x, 1), 1)),
+        "flatten_dropout_dense": (
+            "[conv: {filters: 5, kernel: 1, activation: relu}, flatten, dropout: 0.5, "
+            "dense: {units: 7, activation: softmax}]",
+            lambda t, use, x: t.softmax(use(t.nn.Linear(180, 7))(t.nn.functional.dropout(
+                t.flatten(t.relu_(_conv(t, use, x, 1)), 1), 0.5, True)), 1)),
+        "flatten_dense_shares": (
+            "[conv: {filters: 5, kernel: 1, activation: relu}, flatten, dense: 7]",
+            lambda t, use, x: use(t.nn.Linear(180, 7))(t.flatten(t.relu_(_conv(t, use, x, 1)),
+                                                                  1))),
+        "lrn": ("[conv: {filters: 5, kernel: 1}, lrn]",
+                lambda t, use, x: t.nn.functional.local_response_norm(_conv(t, use, x, 1), 5)),
+        "pad_upsample_crop_shuffle": (
+            "[conv: {filters: 4, kernel: 1}, pad: 1, upsample: 2, crop: 2, identity, "
+            "channel_shuffle: 2, conv: {filters: 3, kernel: 1}]",
+            lambda t, use, x: use(t.nn.Conv2d(4, 3, 1))(t.nn.functional.interpolate(
+                t.nn.functional.pad(use(t.nn.Conv2d(4, 4, 1))(x), (1, 1, 1, 1)),
+                scale_factor=2)[:, :, 2:-2, 2:-2].reshape(2, 2, 2, 12, 12).transpose(1, 2)
+                .reshape(2, 4, 12, 12))),
+        "crop_is_a_view": (   # the conv after a crop keeps the whole uncropped storage
+            "[conv: {filters: 4, kernel: 1}, crop: 1, conv: {filters: 3, kernel: 1}]",
+            lambda t, use, x: use(t.nn.Conv2d(4, 3, 1))(
+                use(t.nn.Conv2d(4, 4, 1))(x)[:, :, 1:-1, 1:-1])),
+        "residual_add_relu": (
+            "[conv: {filters: 4, kernel: 1}, residual: {body: [conv: {filters: 4, kernel: 3, "
+            "padding: 1}, batchnorm], activation: relu}]",
+            lambda t, use, x: t.relu_(
+                use(t.nn.BatchNorm2d(4))(use(t.nn.Conv2d(4, 4, 3, padding=1))(
+                    y := use(t.nn.Conv2d(4, 4, 1))(x))) + y)),
+        "concat": ("[conv: {filters: 4, kernel: 1}, parallel: {merge: concat, branches: "
+                   "[[conv: {filters: 2, kernel: 1}], [conv: {filters: 3, kernel: 3, "
+                   "padding: 1}]]}]",
+                   lambda t, use, x: t.cat([use(t.nn.Conv2d(4, 2, 1))(y := use(
+                       t.nn.Conv2d(4, 4, 1))(x)), use(t.nn.Conv2d(4, 3, 3, padding=1))(y)], 1)),
+        "squeeze_excite": (
+            "[conv: {filters: 4, kernel: 1, name: f}, global_avgpool, conv: {filters: 4, "
+            "kernel: 1}, sigmoid, multiply: {from: [f, -1]}]",
+            lambda t, use, x: (y := use(t.nn.Conv2d(4, 4, 1))(x)) * t.sigmoid(
+                use(t.nn.Conv2d(4, 4, 1))(y.mean((2, 3), keepdim=True)))),
+    }
+    for name, f in F_ACT.items():
+        cases[f"{name}_layer"] = (
+            f"[conv: {{filters: 5, kernel: 3, padding: 1}}, {name}]",
+            lambda t, use, x, f=f: f(t, _conv(t, use, x)))
+        cases[f"{name}_fused"] = (
+            f"[conv: {{filters: 5, kernel: 3, padding: 1, activation: {name}}}, "
+            f"conv: {{filters: 3, kernel: 1}}]",
+            lambda t, use, x, f=f: use(t.nn.Conv2d(5, 3, 1))(f(t, _conv(t, use, x))))
+    return cases
+
+
+CASES = _cases()
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_each_layer_rule_matches_autograd(case):
+    """Each layer type's ``saved_for_backward``, checked on a small network with torch's
+    ``saved_tensors_hooks``: the same bytes, counting each storage once."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    layers, forward = CASES[case]
+    a = analyse(loads(f"input: 6x6x4\nlayers: {layers}\n"))
+    p = plan(a, Settings(batch=2))
+    assert p.backward_bytes == _measure(torch, forward, 2, (6, 6, 4)), case
+
+
+def test_every_layer_type_is_checked_against_autograd():
+    from cnncalc.layers import REGISTRY
+    covered = {r.layer.type for _, (layers, _) in CASES.items()
+               for r in analyse(loads(f"input: 6x6x4\nlayers: {layers}\n")).layers}
+    assert covered == {cls.type for cls in REGISTRY.values()}
+
+
+# --- parameters, gradients, optimizer states, types ----------------------------------------------
+
+def test_adam_keeps_two_float32_states_per_parameter():
+    p = _plan("resnet50", optimizer="adam")
+    assert p.optim_state_bytes == 2 * 25_557_032 * 4 == 204_456_256     # the issue's figure
+    assert p.grad_bytes == 25_557_032 * 4
+    assert p.param_bytes == 25_610_152 * 4         # with the running statistics (buffers)
+
+
+def test_optimizer_states():
+    assert {o: _plan("resnet18", optimizer=o).optim_state_bytes for o in OPTIMIZERS} == {
+        "sgd": 0, "momentum": 11_689_512 * 4, "adam": 2 * 11_689_512 * 4,
+        "adamw": 2 * 11_689_512 * 4}
+
+
+def test_half_precision_halves_everything_but_indices_and_statistics():
+    f32 = _plan("resnet18", batch=8)
+    f16 = _plan("resnet18", batch=8, dtype="float16")
+    bf16 = _plan("resnet18", batch=8, dtype="bfloat16")
+    assert f16.backward_bytes == bf16.backward_bytes
+    indices = 8 * 64 * 56 * 56 * 8                  # the max-pool's int64 indices
+    stats = 2 * 4 * sum(r.output[-1] for r in analyse(load("resnet18")).layers
+                        if r.type == "batchnorm")
+    assert f16.backward_bytes == (f32.backward_bytes - indices - stats) // 2 + indices + stats
+    assert f16.param_bytes * 2 == f32.param_bytes
+    assert f16.optim_state_bytes * 2 == f32.optim_state_bytes
+
+
+def test_mixed_precision_keeps_float32_masters_and_float16_activations():
+    f32 = _plan("resnet50", batch=8)
+    mixed = _plan("resnet50", batch=8, mixed_precision=True)
+    f16 = _plan("resnet50", batch=8, dtype="float16")
+    assert mixed.backward_bytes == f16.backward_bytes
+    assert (mixed.param_bytes, mixed.grad_bytes, mixed.optim_state_bytes) == \
+        (f32.param_bytes, f32.grad_bytes, f32.optim_state_bytes)
+    assert mixed.param_copy_bytes == 25_557_032 * 2         # the float16 working weights
+    assert f32.param_copy_bytes == f16.param_copy_bytes == 0
+    assert plan(analyse(load("resnet50")), Settings(8, "bfloat16", True)).backward_bytes == \
+        mixed.backward_bytes
+
+
+def test_the_backward_bytes_grow_with_the_batch_except_statistics():
+    one, eight = _plan("mobilenet_v2", batch=1), _plan("mobilenet_v2", batch=8)
+    stats = sum(k.nbytes for k in one.storages if k.what.startswith("batch "))
+    assert eight.backward_bytes - stats == 8 * (one.backward_bytes - stats)
+
+
+def test_per_layer_figures_add_up():
+    p = _plan("densenet121", batch=4)
+    assert sum(m.backward_bytes for m in p.layers) == p.backward_bytes
+    assert sum(k.nbytes for k in p.storages) == p.backward_bytes
+    assert sum(m.param_bytes for m in p.layers) == p.param_bytes
+    assert p.total_bytes == p.param_bytes + p.grad_bytes + p.optim_state_bytes + p.backward_bytes
+
+
+# --- torchinfo's and Keras's conventions ----------------------------------------------------------
+
+@pytest.mark.parametrize("model", TORCHINFO["models"], ids=lambda m: m["name"])
+def test_torchinfo_raw_figures(model):
+    t = torchinfo(analyse(load(model["name"])), Settings(batch=1))
+    raw = model["raw"]
+    assert (t.input_bytes, t.forward_backward_bytes, t.param_bytes, t.total_params,
+            t.trainable_params, t.mult_adds) == (
+        raw["total_input"], raw["total_output_bytes"], raw["total_param_bytes"],
+        raw["total_params"], raw["trainable_params"], raw["total_mult_adds"])
+
+
+def test_keras_parameter_bytes():
+    k = keras(analyse(load("vgg16")), Settings())
+    assert (k.total_bytes, k.trainable_bytes, k.non_trainable_bytes) == (553_430_176,
+                                                                          553_430_176, 0)
+    k = keras(analyse(load("resnet50")), Settings(dtype="float16"))
+    assert k.non_trainable_bytes == 53_120 * 2
+
+
+# --- the largest batch that fits -----------------------------------------------------------------
+
+@pytest.mark.parametrize("convention", ["true", "torchinfo"])
+@pytest.mark.parametrize("limit", [8 * 2 ** 30, 10 ** 9, 3 * 10 ** 8])
+def test_fit_is_the_largest_batch(limit, convention):
+    from cnncalc.memory import total_at
+    a = analyse(load("resnet18"))
+    s = Settings(optimizer="adam")
+    f = fit(a, s, limit, convention)
+    assert f.batch >= 1
+    assert total_at(a, Settings(f.batch), convention) <= limit
+    assert total_at(a, Settings(f.batch + 1), convention) > limit
+
+
+def test_fit_when_nothing_fits():
+    f = fit(analyse(load("vgg16")), Settings(), 10 ** 9)     # 4 × 553 MB of weights alone
+    assert f.batch == 0 and f.fixed_bytes > 10 ** 9
+
+
+def test_dtypes_and_optimizers_are_checked():
+    from cnncalc.errors import CnnCalcError
+    with pytest.raises(CnnCalcError, match="dtype"):
+        Settings(dtype="float8")
+    with pytest.raises(CnnCalcError, match="optimizer"):
+        Settings(optimizer="lion")
+    assert set(DTYPES) == {"float32", "float16", "bfloat16"}
