@@ -260,3 +260,45 @@ def fit(a: Analysis, settings: Settings, limit: int, convention: str = "true") -
 
 def _at(settings: Settings, batch: int) -> Settings:
     return Settings(batch, settings.dtype, settings.mixed_precision, settings.optimizer)
+
+
+# --- everything a report needs ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Estimate:
+    """The memory figures of one convention at one batch (with ``--fit``: the fitted batch, or
+    batch 1 when nothing fits)."""
+    convention: str
+    settings: Settings
+    plan: Plan | None = None
+    torchinfo: TorchinfoBlock | None = None
+    keras: KerasBlock | None = None
+    fit: Fit | None = None
+
+    @property
+    def total_bytes(self) -> int:
+        block = self.plan or self.torchinfo or self.keras
+        assert block is not None
+        return block.total_bytes
+
+
+def estimate(a: Analysis, settings: Settings, convention: str = "true",
+             fit_limit: int | None = None) -> Estimate:
+    """The figures of ``convention`` at ``settings.batch``, or, with ``fit_limit``, at the
+    largest batch whose total fits in that many bytes."""
+    if convention not in CONVENTIONS:
+        raise CnnCalcError(f"memory convention must be one of {', '.join(CONVENTIONS)}, got "
+                           f"{convention!r}")
+    found = None
+    if fit_limit is not None:
+        if convention == "keras":
+            raise CnnCalcError("--fit needs a total that grows with the batch; Keras's "
+                               "convention counts the parameters only (use the default or "
+                               "--memory-convention torchinfo)")
+        found = fit(a, settings, fit_limit, convention)
+        settings = _at(settings, max(found.batch, 1))
+    if convention == "torchinfo":
+        return Estimate(convention, settings, torchinfo=torchinfo(a, settings), fit=found)
+    if convention == "keras":
+        return Estimate(convention, settings, keras=keras(a, settings))
+    return Estimate(convention, settings, plan=plan(a, settings), fit=found)

@@ -104,18 +104,27 @@ def is_chain(a: Analysis) -> bool:
     return all(r.inputs == (r.index - 1,) for r in a.layers)
 
 
-def analysis_json(a: Analysis) -> dict[str, Any]:
+def analysis_json(a: Analysis, memory=None) -> dict[str, Any]:
+    """The JSON document; ``memory`` (a :class:`cnncalc.memory.Estimate`, ``--train``) adds a
+    ``"memory"`` object to every layer and to the document."""
     chain = is_chain(a)
-    return {
+    layers = [layer_json(r, None if chain else input_names(a, r)) for r in a.layers]
+    if memory is not None:
+        for obj, r in zip(layers, a.layers):
+            obj["memory"] = layer_memory_json(a, memory, r)
+    out = {
         "name": a.name,
         "description": a.description,
         "input": list(a.input),
         "output": list(a.output),
         "batch": a.batch,
-        "layers": [layer_json(r, None if chain else input_names(a, r)) for r in a.layers],
+        "layers": layers,
         "totals": a.totals(),
         "warnings": a.warnings,
     }
+    if memory is not None:
+        out["memory"] = memory_json(a, memory)
+    return out
 
 
 _FLAT_LIST = re.compile(r"\[[-\d.e, ]*\]")
@@ -190,12 +199,19 @@ class Table(NamedTuple):
     styles: list[str]           # one per row: "" | "group"
 
 
-def layer_table(a: Analysis, depth: int | None = None, run: dict | None = None) -> Table:
+def layer_table(a: Analysis, depth: int | None = None, run: dict | None = None,
+                memory=None) -> Table:
     """The --summary table: one row per leaf layer, plus a row per composite (tree view).
     ``depth`` collapses everything deeper than that into its group row. ``run`` adds the
-    actual shape, a check mark and the time per layer (from --run)."""
+    actual shape, a check mark and the time per layer (from --run); ``memory`` (``--train``, a
+    :class:`cnncalc.memory.Estimate`) the per-layer memory of its convention."""
     headers = ["#", "Layer", "Type", "Output", "Maps", "Params", "MACs", "RF"]
     align = "rllrrrrr"
+    mem_cols: dict[int, list[int]] = {}
+    if memory is not None:
+        mem_headers, mem_cols = memory_columns(a, memory)
+        headers += mem_headers
+        align += "r" * len(mem_headers)
     if run:
         headers += ["Actual", "OK", "ms"]
         align += "llr"
@@ -217,6 +233,10 @@ def layer_table(a: Analysis, depth: int | None = None, run: dict | None = None) 
             cells = ["", indent + cell_name(row.name), label or "·", fmt_shape(row.output),
                      str(row.output[-1]) if row.output else "", commas(t["params"]),
                      commas(t["macs"]), ""]
+            if mem_cols:
+                sums = [sum(col) for col in zip(*(mem_cols[i]
+                                                  for i in range(row.first, row.last + 1)))]
+                cells += [mib(n) if n else "" for n in sums]
             if run:
                 cells += ["", "", ""]
             rows.append(cells)
@@ -227,6 +247,8 @@ def layer_table(a: Analysis, depth: int | None = None, run: dict | None = None) 
         cells = [str(row.index), indent + cell_name(label), typ, fmt_shape(row.output),
                  str(row.feature_maps), commas(row.params), commas(row.macs),
                  rf_text(row) if len(row.output) == 3 else ""]
+        if mem_cols:
+            cells += [mib(n) if n else "" for n in mem_cols[row.index]]
         if run:
             lr = run["by_index"].get(row.index)
             if lr is None:
@@ -329,25 +351,32 @@ def render_rich(table: Table, title: str | None = None):
     return Group(text)    # Console.print would merge a bare Text into a new one, losing no_wrap
 
 
-def render_delimited(a: Analysis, delimiter: str) -> str:
+def render_delimited(a: Analysis, delimiter: str, memory=None) -> str:
+    """CSV or TSV, one row per leaf; ``memory`` (``--train``) appends its per-layer byte
+    figures (the keys of the JSON layer's ``memory`` object)."""
     buf = io.StringIO()
     w = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
+    extra: list[str] = []
+    if memory is not None and a.layers:
+        extra = [k for k, v in layer_memory_json(a, memory, a.layers[0]).items()
+                 if isinstance(v, int)]
     w.writerow(["index", "name", "type", "path", "depth", "input", "output", "feature_maps",
                 "weights", "biases", "params", "trainable", "non_trainable", "macs",
-                "receptive_field", "jump", "activation", "from"])
+                "receptive_field", "jump", "activation", "from", *extra])
     for r in a.layers:
         f = r.field
+        mem = layer_memory_json(a, memory, r) if extra else {}
         w.writerow([r.index, r.name, r.type, r.path, r.depth,
                     " ".join(fmt_shape(s) for s in r.input_shapes), fmt_shape(r.output),
                     r.feature_maps, r.weights, r.biases, r.params, r.trainable,
                     r.non_trainable, r.macs, f"{fnum(f.rf_h)}x{fnum(f.rf_w)}",
                     f"{fnum(f.jump_h)}x{fnum(f.jump_w)}", r.activation or "",
-                    " ".join(input_names(a, r))])
+                    " ".join(input_names(a, r)), *(mem[k] for k in extra)])
     return buf.getvalue()
 
 
-def render_markdown(a: Analysis, depth: int | None = None) -> str:
-    table = layer_table(a, depth)
+def render_markdown(a: Analysis, depth: int | None = None, memory=None) -> str:
+    table = layer_table(a, depth, memory=memory)
 
     def esc(c: str) -> str:
         stripped = c.lstrip(" ")
@@ -362,6 +391,8 @@ def render_markdown(a: Analysis, depth: int | None = None) -> str:
         lines.append("| " + " | ".join(esc(c) for c in row) + " |")
     lines += ["", "| Total | |", "|---|---:|"]
     lines += [f"| {k.strip()} | {v} |" for k, v in totals_lines(a)]
+    if memory is not None:
+        lines += ["", "```text", *memory_lines(a, memory), "```"]
     if a.warnings:
         lines += [""] + [f"- warning: {w}" for w in a.warnings]
     return "\n".join(lines) + "\n"
@@ -438,3 +469,196 @@ def run_lines(a: Analysis, result, facts: dict[str, Any]) -> list[str]:
         shape = facts.get("output_shape", ())
         lines.append(f"Wrote the output ({fmt_shape(shape)}) to {facts['output_file']}")
     return lines
+
+
+# --- --train: the training-memory plan ----------------------------------------------------------
+
+OPTIMIZER_NAMES = {"sgd": "SGD", "momentum": "SGD with momentum", "adam": "Adam", "adamw": "AdamW"}
+CONVENTION_TEXT = {
+    "true": "true estimate: the tensors autograd keeps for backward, each storage once; "
+            "see docs/MEMORY.md",
+    "torchinfo": "torchinfo's convention: the output of every layer with parameters counted "
+                 "twice, MB = 10^6 bytes; not what autograd keeps, see docs/MEMORY.md",
+    "keras": "Keras's convention: parameter bytes only, KB and MB of 1024",
+}
+
+
+def torchinfo_lines(t) -> list[str]:
+    """torchinfo 1.8.0's summary block, line for line (a :class:`cnncalc.memory.TorchinfoBlock`).
+
+    Each MB figure is ``f"{bytes / 1e6:0.2f}"``; the total is rounded once from the byte sum.
+    The mult-adds unit is printed as torchinfo 1.8.0 prints it on Python 3.11 and later (the
+    repr of its ``Units`` enum)."""
+    if t.mult_adds >= 1e12:
+        unit, div = "TERABYTES", 1e12
+    elif t.mult_adds >= 1e9:
+        unit, div = "GIGABYTES", 1e9
+    else:
+        unit, div = "MEGABYTES", 1e6
+    return [f"Total params: {t.total_params:,}",
+            f"Trainable params: {t.trainable_params:,}",
+            f"Non-trainable params: {t.total_params - t.trainable_params:,}",
+            f"Total mult-adds (Units.{unit}): {t.mult_adds / div:0.2f}",
+            f"Input size (MB): {t.input_bytes / 1e6:0.2f}",
+            f"Forward/backward pass size (MB): {t.forward_backward_bytes / 1e6:0.2f}",
+            f"Params size (MB): {t.param_bytes / 1e6:0.2f}",
+            f"Estimated Total Size (MB): {t.total_bytes / 1e6:0.2f}"]
+
+
+def keras_size(n: float) -> str:
+    """Keras 3's ``readable_memory_size``: 1024-based units named B, KB, MB, ..."""
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if n / 1024 < 1:
+            return f"{n:.2f} {unit}"
+        n /= 1024
+    return f"{n:.2f} PB"
+
+
+def keras_lines(k) -> list[str]:
+    """The parameter lines of Keras 3's ``model.summary()`` (a ``memory.KerasBlock``)."""
+    return [f" Total params: {k.total_params:,} ({keras_size(k.total_bytes)})",
+            f" Trainable params: {k.trainable_params:,} ({keras_size(k.trainable_bytes)})",
+            f" Non-trainable params: {k.non_trainable_params:,} "
+            f"({keras_size(k.non_trainable_bytes)})"]
+
+
+def _types_text(est) -> str:
+    """The types and (for the true estimate, the only one that counts it) the optimizer."""
+    s = est.settings
+    text = (f"mixed precision: {s.activation.name} activations, {s.master.name} weights"
+            if s.mixed_precision else s.dtype)
+    return text + (f", {OPTIMIZER_NAMES[s.optimizer]}" if est.plan is not None else "")
+
+
+def plan_rows(a: Analysis, est) -> list[tuple[str, int, str]]:
+    """(label, bytes, note) of the true estimate's breakdown."""
+    p, s = est.plan, est.settings
+    t = a.totals()
+    master, act = s.master.name, s.activation.name
+    n = s.states
+    optim = (f"{OPTIMIZER_NAMES[s.optimizer]}: {n} {master} state{'s' if n != 1 else ''} per "
+             f"trainable parameter" if n else "SGD without momentum keeps no state")
+    others: dict[str, list[str]] = {}          # kept tensors of another type than the activations
+    for k in p.storages:
+        if k.dtype.name != act and k.what not in others.setdefault(k.dtype.name, []):
+            others[k.dtype.name].append(k.what)
+    rows = [("parameters", p.param_bytes,
+             f"{commas(t['trainable'])} trainable + {commas(t['non_trainable'])} buffers, "
+             f"{master}")]
+    if p.param_copy_bytes:
+        rows.append((f"{act} weight copies", p.param_copy_bytes,
+                     "what the forward and backward passes compute with"))
+    rows += [("gradients", p.grad_bytes, f"{master}, one per trainable parameter"),
+             ("optimizer state", p.optim_state_bytes, optim),
+             ("kept for backward", p.backward_bytes,
+              f"{len(p.storages)} tensors at batch {s.batch}: {act} activations"
+              + "".join(f", {d} {' and '.join(w)}" for d, w in sorted(others.items()))),
+             ("total", p.total_bytes, "")]
+    return rows
+
+
+def memory_lines(a: Analysis, est) -> list[str]:
+    """The text block of ``--train`` (an :class:`cnncalc.memory.Estimate`)."""
+    lines = [f"Training memory ({CONVENTION_TEXT[est.convention]})"]
+    f = est.fit
+    if f is None:
+        lines.append(f"Batch {est.settings.batch}, {_types_text(est)}")
+    elif f.batch:
+        lines.append(f"Largest batch that fits in {commas(f.limit)} bytes ({mib(f.limit)}): "
+                     f"{f.batch}  ({_types_text(est)})")
+    else:
+        lines.append(f"Nothing fits in {commas(f.limit)} bytes ({mib(f.limit)}): batch 1 needs "
+                     f"{commas(est.total_bytes)} bytes  ({_types_text(est)})")
+    if est.torchinfo is not None:
+        lines += torchinfo_lines(est.torchinfo)
+    elif est.keras is not None:
+        lines += keras_lines(est.keras)
+    else:
+        rows = plan_rows(a, est)
+        width = max(len(r[0]) for r in rows)
+        digits = max(len(commas(r[1])) for r in rows)
+        for label, n, note in rows:
+            lines.append(f"  {label.ljust(width)}  {commas(n).rjust(digits)} bytes  "
+                         f"{mib(n).rjust(10)}  {note}".rstrip())
+    if f is not None and f.batch:
+        nxt = f.fixed_bytes + (f.batch + 1) * f.per_sample_bytes
+        lines.append(f"  {est.total_bytes / f.limit:.1%} of {mib(f.limit)}; batch {f.batch + 1} "
+                     f"would need {commas(nxt)} bytes ({commas(f.per_sample_bytes)} per sample "
+                     f"on top of {commas(f.fixed_bytes)})")
+    return lines
+
+
+def memory_json(a: Analysis, est) -> dict[str, Any]:
+    """The top-level ``"memory"`` object of ``--format json --train``."""
+    s = est.settings
+    out: dict[str, Any] = {"convention": est.convention, "batch": s.batch, "dtype": s.dtype,
+                           "mixed_precision": s.mixed_precision}
+    if est.plan is not None:
+        p = est.plan
+        out.update({"activation_dtype": s.activation.name, "master_dtype": s.master.name,
+                    "optimizer": s.optimizer, "optim_states_per_param": s.states,
+                    "param_bytes": p.param_bytes, "param_copy_bytes": p.param_copy_bytes,
+                    "grad_bytes": p.grad_bytes, "optim_state_bytes": p.optim_state_bytes,
+                    "backward_bytes": p.backward_bytes, "backward_tensors": len(p.storages),
+                    "backward_buffer_bytes": p.kept_buffer_bytes, "total_bytes": p.total_bytes})
+    elif est.torchinfo is not None:
+        t = est.torchinfo
+        out.update({"total_params": t.total_params, "trainable_params": t.trainable_params,
+                    "mult_adds": t.mult_adds, "input_bytes": t.input_bytes,
+                    "forward_backward_bytes": t.forward_backward_bytes,
+                    "param_bytes": t.param_bytes, "total_bytes": t.total_bytes,
+                    "printed": torchinfo_lines(t)})
+    elif est.keras is not None:
+        k = est.keras
+        out.update({"total_params": k.total_params, "trainable_params": k.trainable_params,
+                    "non_trainable_params": k.non_trainable_params,
+                    "param_bytes": k.total_bytes, "trainable_param_bytes": k.trainable_bytes,
+                    "non_trainable_param_bytes": k.non_trainable_bytes,
+                    "printed": keras_lines(k)})
+    if est.fit is not None:
+        f = est.fit
+        out["fit"] = {"limit_bytes": f.limit, "batch": f.batch, "fixed_bytes": f.fixed_bytes,
+                      "per_sample_bytes": f.per_sample_bytes}
+    return out
+
+
+def layer_memory_json(a: Analysis, est, rec: LayerRecord) -> dict[str, Any]:
+    """A layer's ``"memory"`` object: its share of each figure of the convention."""
+    if est.plan is not None:
+        m = est.plan.layers[rec.index - 1]
+        path = {0: "input", **{r.index: r.path for r in a.layers}}
+        kept = []
+        for what, k in m.kept:
+            item: dict[str, Any] = {"what": what, "shape": list(k.shape), "dtype": k.dtype.name,
+                                    "bytes": k.nbytes}
+            if k.source.startswith("layer "):
+                item["tensor_of"] = path[int(k.source[6:])]
+            elif k.source == "input":
+                item["tensor_of"] = "input"
+            item["counted_here"] = k.counted and k.layer == rec.index
+            if not k.counted:
+                item["counted_as"] = "parameters"
+            if len(k.keepers) > 1:
+                item["kept_by"] = [path[i] for i in k.keepers]
+            kept.append(item)
+        return {"param_bytes": m.param_bytes, "grad_bytes": m.grad_bytes,
+                "optim_state_bytes": m.optim_state_bytes, "backward_bytes": m.backward_bytes,
+                "backward_kept": kept}
+    if est.torchinfo is not None:
+        return {"forward_backward_bytes": est.torchinfo.layer_forward_backward.get(rec.index, 0)}
+    assert est.keras is not None
+    return {"param_bytes": rec.params * est.keras.element_size}
+
+
+def memory_columns(a: Analysis, est) -> tuple[list[str], dict[int, list[int]]]:
+    """Headers and, per layer index, the byte figures of the per-layer columns."""
+    if est.plan is not None:
+        return (["Kept for bwd", "Params+grads+optim"],
+                {m.index: [m.backward_bytes, m.param_bytes + m.grad_bytes + m.optim_state_bytes]
+                 for m in est.plan.layers})
+    if est.torchinfo is not None:
+        fb = est.torchinfo.layer_forward_backward
+        return ["Fwd/bwd (torchinfo)"], {r.index: [fb.get(r.index, 0)] for r in a.layers}
+    assert est.keras is not None
+    size = est.keras.element_size
+    return ["Param bytes"], {r.index: [r.params * size] for r in a.layers}
