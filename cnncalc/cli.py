@@ -17,6 +17,12 @@ from .paramtypes import KERNEL, PADDING, PAIR, SHAPE, SIZE, Kernel, Shape
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
+# --train's choices (cnncalc.memory's OPTIMIZERS, DTYPES and CONVENTIONS; a test keeps them equal,
+# and they are spelled out here so that `cnncalc --help` does not import the analysis)
+TRAIN_OPTIMIZERS = ["sgd", "momentum", "adam", "adamw"]
+TRAIN_DTYPES = ["float32", "float16", "bfloat16"]
+TRAIN_CONVENTIONS = ["true", "torchinfo", "keras"]
+
 
 # --- output helpers ------------------------------------------------------------------------------
 
@@ -116,11 +122,32 @@ def main() -> None:
 @click.option("--diagram", metavar="FILE",
               help="Draw the network to FILE: .svg, .png or .html (the page has the table and, "
                    "after --run --save-maps, the feature maps). --depth N draws groups.")
+@click.option("--train", is_flag=True,
+              help="Add the training-memory plan at --batch: parameters, gradients, optimizer "
+                   "states and the activations autograd keeps for backward (per layer with "
+                   "--summary). The options below imply it.")
+@click.option("--optimizer", type=click.Choice(TRAIN_OPTIMIZERS),
+              help="Optimizer states per trainable parameter: sgd 0, momentum 1, adam and adamw "
+                   "2 (default adam).")
+@click.option("--dtype", type=click.Choice(TRAIN_DTYPES),
+              help="Type of the weights, gradients, optimizer states and activations "
+                   "(default float32).")
+@click.option("--mixed-precision", is_flag=True,
+              help="float16 activations (or --dtype's half type), float32 master weights, "
+                   "gradients and optimizer states, plus float16 copies of the weights.")
+@click.option("--memory-convention", type=click.Choice(TRAIN_CONVENTIONS),
+              help="true (default: what autograd keeps), torchinfo (its summary block, exactly) "
+                   "or keras (its parameter bytes).")
+@click.option("--fit", "fit_limit", type=SIZE, metavar="SIZE",
+              help="Print the largest batch whose training memory fits in SIZE (8G, 8GiB, "
+                   "8000MB, 8e9), with the breakdown; exit 1 if not even batch 1 fits.")
 def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str | None,
               batch: int, strict: bool,
               depth: int | None, quiet: bool, run_: bool, seed: int, image: str | None,
               weights_file: str | None, save_output: str | None, save_maps: str | None,
-              maps_layers: str | None, max_memory: int | None, diagram: str | None) -> None:
+              maps_layers: str | None, max_memory: int | None, diagram: str | None,
+              train: bool, optimizer: str | None, dtype: str | None, mixed_precision: bool,
+              memory_convention: str | None, fit_limit: int | None) -> None:
     """Analyse a network: `cnncalc SPEC` (the word `model` is optional).
 
     \b
@@ -136,6 +163,9 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
       cnncalc vgg16 --run --summary           check every shape with a real forward pass
       cnncalc lenet5 -r -o out.npy            run it and save the network's output
       cnncalc edges --run --image photo.jpg --input auto --save-maps maps/
+      cnncalc resnet50 --train -b 32 --optimizer adam     training memory at batch 32
+      cnncalc resnet50 --fit 8GiB --mixed-precision       the largest batch in 8 GiB
+      cnncalc resnet18 --memory-convention torchinfo      torchinfo's summary block
     """
     from . import report
     from .analysis import analyse
@@ -150,6 +180,18 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
         raise CnnCalcError("--maps-layers chooses the layers for --save-maps; give --save-maps DIR")
     if diagram is not None:
         _check_diagram(diagram)
+    want_train = train or mixed_precision or any(
+        v is not None for v in (optimizer, dtype, memory_convention, fit_limit))
+    if want_train and quiet:
+        raise CnnCalcError("--quiet prints only the output shape; drop it to see the memory "
+                           "plan of --train (or use --format json)")
+    if want_train and fmt in ("dot", "mermaid"):
+        raise CnnCalcError(f"--format {fmt} draws the graph only; --train's memory plan needs "
+                           f"table, json, csv, tsv or markdown")
+    if memory_convention == "keras" and fit_limit is not None:
+        raise CnnCalcError("--fit needs a total that grows with the batch; Keras's convention "
+                           "counts the parameters only (use the default or --memory-convention "
+                           "torchinfo)")
     shape = input_ if isinstance(input_, tuple) else None       # None: the spec's or auto
     model = load(spec, shape)
     picture = None
@@ -165,22 +207,32 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
                                      weights=weights_file, save_output=save_output,
                                      save_maps=save_maps, maps_layers=maps_layers,
                                      max_memory=max_memory)
-    failed = result is not None and not result.verified
+    mem = None
+    if want_train:
+        from .memory import Settings, estimate
+        mem = estimate(a, Settings(batch, dtype or "float32", mixed_precision,
+                                   optimizer or "adam"), memory_convention or "true", fit_limit)
+    failed = (result is not None and not result.verified) or (
+        mem is not None and mem.fit is not None and mem.fit.batch == 0)
     if quiet:
         out(report.fmt_shape(a.output))
     elif fmt == "json":
-        obj = report.analysis_json(a)
+        obj = report.analysis_json(a, mem)
         if result is not None:
             obj["run"] = report.run_json(result, facts)
         out(report.dumps(obj))
     elif fmt in ("csv", "tsv"):
-        click.echo(report.render_delimited(a, "," if fmt == "csv" else "\t"), nl=False)
+        click.echo(report.render_delimited(a, "," if fmt == "csv" else "\t", mem), nl=False)
+        if mem is not None:
+            for line in report.memory_lines(a, mem):
+                out(line, err=True)
     elif fmt == "markdown":
-        click.echo(report.render_markdown(a, depth), nl=False)
+        click.echo(report.render_markdown(a, depth, mem), nl=False)
     elif fmt in ("dot", "mermaid"):
         click.echo(_graph_text(a, fmt, depth), nl=False)
     elif summary:
-        print_table(report.layer_table(a, depth, report.run_table(result) if result else None),
+        print_table(report.layer_table(a, depth, report.run_table(result) if result else None,
+                                       mem),
                     f"{report.printable(a.name)}: {report.fmt_shape(a.input)} → "
                     f"{report.fmt_shape(a.output)}")
         out()
@@ -189,6 +241,10 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
             out(f"{k.ljust(width)}  {v}")
     else:
         for line in report.overview_lines(a):
+            out(line)
+    if mem is not None and fmt == "table" and not quiet:
+        out()
+        for line in report.memory_lines(a, mem):
             out(line)
     if result is not None:
         to_err = quiet or fmt != "table"

@@ -369,3 +369,131 @@ def test_dtypes_and_optimizers_are_checked():
     with pytest.raises(CnnCalcError, match="optimizer"):
         Settings(optimizer="lion")
     assert set(DTYPES) == {"float32", "float16", "bfloat16"}
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+def test_the_cli_choices_are_the_planners():
+    from cnncalc import cli, memory
+    assert cli.TRAIN_OPTIMIZERS == list(memory.OPTIMIZERS)
+    assert cli.TRAIN_DTYPES == list(memory.DTYPES)
+    assert cli.TRAIN_CONVENTIONS == list(memory.CONVENTIONS)
+
+
+@pytest.mark.parametrize("model", TORCHINFO["models"], ids=lambda m: m["name"])
+def test_torchinfo_convention_prints_torchinfos_block(cli, model):
+    res = cli(model["name"], "--memory-convention", "torchinfo")
+    assert res.code == 0
+    lines = res.out.splitlines()
+    start = lines.index(model["lines"][0])
+    assert lines[start:start + len(model["lines"])] == model["lines"]
+    if "expected" in model:                 # the issue's figures: fwd/bwd, params, total
+        fb, params, total = model["expected"]
+        assert f"Forward/backward pass size (MB): {fb}" in lines
+        assert f"Params size (MB): {params}" in lines
+        assert f"Estimated Total Size (MB): {total}" in lines
+    assert "torchinfo's convention" in res.out
+
+
+def test_keras_sizes_as_keras_prints_them():
+    from cnncalc.report import keras_size
+    # Keras 3's ResNet50 summary: "Total params: 25,636,712 (97.80 MB)", "Non-trainable params:
+    # 53,120 (207.50 KB)" (tests/data/keras/totals.json has the counts)
+    assert keras_size(25_636_712 * 4) == "97.80 MB"
+    assert keras_size(53_120 * 4) == "207.50 KB"
+    assert keras_size(0) == "0.00 B"
+
+
+def test_keras_convention(cli):
+    res = cli("vgg16", "--memory-convention", "keras")
+    assert res.code == 0 and "Keras's convention" in res.out
+    assert " Total params: 138,357,544 (527.79 MB)" in res.out.splitlines()
+    assert " Non-trainable params: 0 (0.00 B)" in res.out.splitlines()
+
+
+def test_train_says_its_convention_and_figures(cli):
+    res = cli("resnet50", "--train", "--optimizer", "adam")
+    assert res.code == 0
+    assert "true estimate" in res.out
+    line = next(ln for ln in res.out.splitlines() if "optimizer state" in ln)
+    assert "204,456,256 bytes" in line and "Adam" in line
+
+
+def test_train_json_keys_say_what_each_figure_is(cli):
+    res = cli("resnet18", "--train", "-b", "8", "-F", "json")
+    doc = json.loads(res.out)
+    mem = doc["memory"]
+    assert mem["convention"] == "true" and mem["batch"] == 8
+    assert mem["backward_bytes"] == 177_477_120 and mem["optim_state_bytes"] == 93_516_096
+    assert any("backward" in k for k in mem) and any("optim" in k for k in mem)
+    assert mem["total_bytes"] == sum(mem[k] for k in ("param_bytes", "param_copy_bytes",
+                                                      "grad_bytes", "optim_state_bytes",
+                                                      "backward_bytes"))
+    layers = doc["layers"]
+    assert sum(r["memory"]["backward_bytes"] for r in layers) == mem["backward_bytes"]
+    pool = next(r for r in layers if r["path"] == "maxpool")["memory"]
+    assert pool["backward_kept"][0] == {
+        "what": "input", "shape": [112, 112, 64], "dtype": "float32", "bytes": 25_690_112,
+        "tensor_of": "relu", "counted_here": False, "kept_by": ["relu", "maxpool"]}
+    assert pool["backward_kept"][1]["what"] == "indices"
+
+
+def test_train_table_csv_and_markdown(cli):
+    table = cli("resnet18", "-S", "--train", "-b", "8")
+    assert "Kept for bwd" in table.out.splitlines()[1] and "Training memory" in table.out
+    rows = cli("resnet18", "-F", "csv", "--train", "-b", "8").out.splitlines()
+    head = rows[0].split(",")
+    assert head[-4:] == ["param_bytes", "grad_bytes", "optim_state_bytes", "backward_bytes"]
+    assert sum(int(r.split(",")[-1]) for r in rows[1:]) == 177_477_120
+    md = cli("lenet5", "-F", "markdown", "--train").out
+    assert "Kept for bwd" in md and "Training memory" in md
+
+
+def test_mixed_precision_and_dtype_in_the_output(cli):
+    res = cli("resnet18", "--mixed-precision")
+    assert "float16 weight copies" in res.out and "float16 activations" in res.out
+    res = cli("resnet18", "--dtype", "bfloat16")
+    assert "Batch 1, bfloat16, Adam" in res.out
+
+
+@pytest.mark.parametrize("size,limit", [("8G", 8 * 2 ** 30), ("8GiB", 8 * 2 ** 30),
+                                        ("8000MB", 8 * 10 ** 9), ("8e9", 8 * 10 ** 9)])
+def test_fit_accepts_the_size_notations(cli, size, limit):
+    res = cli("resnet50", "--fit", size, "-F", "json")
+    assert res.code == 0
+    f = json.loads(res.out)["memory"]["fit"]
+    expected = fit(analyse(load("resnet50")), Settings(), limit)
+    assert f["limit_bytes"] == limit and f["batch"] == expected.batch > 1
+    text = cli("resnet50", "--fit", size).out
+    assert f"Largest batch that fits in {limit:,} bytes" in text
+    assert f": {expected.batch}  (float32, Adam)" in text
+    assert "kept for backward" in text        # the breakdown at that batch
+
+
+@pytest.mark.parametrize("bad", ["-1", "0", "-8G", "abc", "8X", "", "0.0GiB"])
+def test_fit_rejects_bad_sizes(cli, bad):
+    res = cli("resnet50", "--fit", bad)
+    assert res.code == 2 and res.out == ""
+    assert len(res.err_lines) == 1 and res.err.startswith("cnncalc: error: --fit must be a size")
+
+
+def test_fit_when_nothing_fits_exits_1(cli):
+    res = cli("vgg16", "--fit", "1GB")
+    assert res.code == 1 and "Nothing fits in 1,000,000,000 bytes" in res.out
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--train", "-q"], "--quiet prints only the output shape"),
+    (["--fit", "8G", "-F", "dot"], "--format dot draws the graph only"),
+    (["--fit", "8G", "--memory-convention", "keras"], "--fit needs a total that grows"),
+    (["--optimizer", "lion"], "'lion' is not one of"),
+    (["--dtype", "float8"], "'float8' is not one of"),
+])
+def test_train_bad_input_is_one_line_exit_2(cli, args, message):
+    res = cli("resnet18", *args)
+    assert res.code == 2 and len(res.err_lines) == 1 and message in res.err
+
+
+def test_train_block_golden(cli, golden):
+    res = cli("resnet18", "--train", "-b", "8")
+    golden("resnet18_train.txt", res.out)
