@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from conftest import zoo_analysis
 
 from cnncalc import analyse, load, loads
 from cnncalc.memory import DTYPES, OPTIMIZERS, Plan, Settings, fit, keras, plan, torchinfo
@@ -34,7 +35,7 @@ IN_ZOO = sorted(n for n in MEASURED if n in zoo_names())
 
 
 def _plan(name: str, **kw) -> Plan:
-    return plan(analyse(load(name)), Settings(**kw))
+    return plan(zoo_analysis(name), Settings(**kw))
 
 
 # --- the backward estimate against the measured torchvision models -----------------------------
@@ -91,7 +92,7 @@ def test_backward_bytes_are_exact_where_the_spec_is_torchvisions_module(name):
 def test_the_kept_storages_are_torchs_storages(name):
     """The per-storage detail: the same tensors, size by size and type by type."""
     m = MEASURED[name]
-    p = plan(analyse(load(name)), Settings(batch=8))
+    p = plan(zoo_analysis(name), Settings(batch=8))
     theirs = Counter((r[4], r[3]) for r in m["detail"] if r[1] != "buffer")
     ours = Counter((k.nbytes, k.dtype.name) for k in p.storages)
     if name == "vgg16":
@@ -102,7 +103,7 @@ def test_the_kept_storages_are_torchs_storages(name):
 
 def test_resnet18_who_keeps_what():
     p = _plan("resnet18", batch=8)
-    a = analyse(load("resnet18"))
+    a = zoo_analysis("resnet18")
     by_path = {r.index: r.path for r in a.layers}
     relu = next(k for k in p.storages if k.keepers and by_path[k.keepers[0]] == "relu")
     # the stem's ReLU keeps its result, and the max-pool keeps the same tensor as its input
@@ -218,6 +219,11 @@ def _cases() -> dict[str, tuple[str, Callable[..., Any]]]:
             "[conv: {filters: 4, kernel: 1}, crop: 1, conv: {filters: 3, kernel: 1}]",
             lambda t, use, x: use(t.nn.Conv2d(4, 3, 1))(
                 use(t.nn.Conv2d(4, 4, 1))(x)[:, :, 1:-1, 1:-1])),
+        "chunk_is_a_view": (   # ShuffleNetV2's split: the conv keeps the unsplit storage
+            "[conv: {filters: 4, kernel: 1}, chunk: {groups: 2, index: 1}, "
+            "conv: {filters: 3, kernel: 1}]",
+            lambda t, use, x: use(t.nn.Conv2d(2, 3, 1))(
+                use(t.nn.Conv2d(4, 4, 1))(x).chunk(2, 1)[1])),
         "residual_add_relu": (
             "[conv: {filters: 4, kernel: 1}, residual: {body: [conv: {filters: 4, kernel: 3, "
             "padding: 1}, batchnorm], activation: relu}]",
@@ -250,10 +256,9 @@ CASES = _cases()
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_each_layer_rule_matches_autograd(case):
+def test_each_layer_rule_matches_autograd(case, torch):
     """Each layer type's ``saved_for_backward``, checked on a small network with torch's
     ``saved_tensors_hooks``: the same bytes, counting each storage once."""
-    torch = pytest.importorskip("torch")
     torch.manual_seed(0)
     layers, forward = CASES[case]
     a = analyse(loads(f"input: 6x6x4\nlayers: {layers}\n"))
@@ -289,7 +294,7 @@ def test_half_precision_halves_everything_but_indices_and_statistics():
     bf16 = _plan("resnet18", batch=8, dtype="bfloat16")
     assert f16.backward_bytes == bf16.backward_bytes
     indices = 8 * 64 * 56 * 56 * 8                  # the max-pool's int64 indices
-    stats = 2 * 4 * sum(r.output[-1] for r in analyse(load("resnet18")).layers
+    stats = 2 * 4 * sum(r.output[-1] for r in zoo_analysis("resnet18").layers
                         if r.type == "batchnorm")
     assert f16.backward_bytes == (f32.backward_bytes - indices - stats) // 2 + indices + stats
     assert f16.param_bytes * 2 == f32.param_bytes
@@ -305,7 +310,7 @@ def test_mixed_precision_keeps_float32_masters_and_float16_activations():
         (f32.param_bytes, f32.grad_bytes, f32.optim_state_bytes)
     assert mixed.param_copy_bytes == 25_557_032 * 2         # the float16 working weights
     assert f32.param_copy_bytes == f16.param_copy_bytes == 0
-    assert plan(analyse(load("resnet50")), Settings(8, "bfloat16", True)).backward_bytes == \
+    assert plan(zoo_analysis("resnet50"), Settings(8, "bfloat16", True)).backward_bytes == \
         mixed.backward_bytes
 
 
@@ -327,7 +332,7 @@ def test_per_layer_figures_add_up():
 
 @pytest.mark.parametrize("model", TORCHINFO["models"], ids=lambda m: m["name"])
 def test_torchinfo_raw_figures(model):
-    t = torchinfo(analyse(load(model["name"])), Settings(batch=1))
+    t = torchinfo(zoo_analysis(model["name"]), Settings(batch=1))
     raw = model["raw"]
     assert (t.input_bytes, t.forward_backward_bytes, t.param_bytes, t.total_params,
             t.trainable_params, t.mult_adds) == (
@@ -336,10 +341,10 @@ def test_torchinfo_raw_figures(model):
 
 
 def test_keras_parameter_bytes():
-    k = keras(analyse(load("vgg16")), Settings())
+    k = keras(zoo_analysis("vgg16"), Settings())
     assert (k.total_bytes, k.trainable_bytes, k.non_trainable_bytes) == (553_430_176,
                                                                           553_430_176, 0)
-    k = keras(analyse(load("resnet50")), Settings(dtype="float16"))
+    k = keras(zoo_analysis("resnet50"), Settings(dtype="float16"))
     assert k.non_trainable_bytes == 53_120 * 2
 
 
@@ -349,7 +354,7 @@ def test_keras_parameter_bytes():
 @pytest.mark.parametrize("limit", [8 * 2 ** 30, 10 ** 9, 3 * 10 ** 8])
 def test_fit_is_the_largest_batch(limit, convention):
     from cnncalc.memory import total_at
-    a = analyse(load("resnet18"))
+    a = zoo_analysis("resnet18")
     s = Settings(optimizer="adam")
     f = fit(a, s, limit, convention)
     assert f.batch >= 1
@@ -358,7 +363,7 @@ def test_fit_is_the_largest_batch(limit, convention):
 
 
 def test_fit_when_nothing_fits():
-    f = fit(analyse(load("vgg16")), Settings(), 10 ** 9)     # 4 × 553 MB of weights alone
+    f = fit(zoo_analysis("vgg16"), Settings(), 10 ** 9)     # 4 × 553 MB of weights alone
     assert f.batch == 0 and f.fixed_bytes > 10 ** 9
 
 
@@ -462,7 +467,7 @@ def test_fit_accepts_the_size_notations(cli, size, limit):
     res = cli("resnet50", "--fit", size, "-F", "json")
     assert res.code == 0
     f = json.loads(res.out)["memory"]["fit"]
-    expected = fit(analyse(load("resnet50")), Settings(), limit)
+    expected = fit(zoo_analysis("resnet50"), Settings(), limit)
     assert f["limit_bytes"] == limit and f["batch"] == expected.batch > 1
     text = cli("resnet50", "--fit", size).out
     assert f"Largest batch that fits in {limit:,} bytes" in text

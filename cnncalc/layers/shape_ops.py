@@ -145,14 +145,15 @@ class ChannelShuffle(ShapeOp):
 
 
 @register("chunk", "channel_chunk")
-class Chunk(Layer):
+class Chunk(ShapeOp):
     """One of ``groups`` equal slices of the channels, ``index`` counting from 0: torch's
     ``x.chunk(groups, dim=1)[index]``, ShuffleNetV2's channel split and Darknet's
-    ``[route] groups=G group_id=i``. H×W unchanged, C/groups channels, no parameters."""
+    ``[route] groups=G group_id=i``. H×W unchanged, C/groups channels, no parameters. In torch
+    a view: a layer that keeps it for backward keeps the whole input's storage."""
     main = "groups"
     params = {"groups": (int_(), REQUIRED), "index": (int_(0), 0)}
     param_aliases = {"group_id": "index", "chunks": "groups"}
-    family = "reshape"
+    view = True
     groups: int
     index: int
 
