@@ -502,3 +502,16 @@ def test_train_bad_input_is_one_line_exit_2(cli, args, message):
 def test_train_block_golden(cli, golden):
     res = cli("resnet18", "--train", "-b", "8")
     golden("resnet18_train.txt", res.out)
+
+
+def test_the_readme_shows_real_output(cli):
+    from conftest import ROOT
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### `--train`", 1)[1].split("\n### ", 1)[0]
+    block = section.split("```text\n", 1)[1].split("```", 1)[0]
+    for command in block.split("$ cnncalc ")[1:]:
+        args, _, shown = command.partition("\n")
+        out = cli(*args.split()).out.splitlines()
+        for line in shown.splitlines():
+            if line != "…":
+                assert line in out, (args, line)
