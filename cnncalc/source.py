@@ -146,33 +146,48 @@ if getattr(yaml, "CSafeLoader", None) is not None:
 
 
 def line_of(value: Any, default: int | None = None) -> int | None:
-    return getattr(value, "line", default)
+    line = getattr(value, "line", None)
+    return default if line is None else line
 
 
 def read_source(spec: str) -> tuple[str, str, str]:
     """SPEC (zoo name, path or '-') → (display file name, default model name, text)."""
+    label, stem, data = read_bytes(spec)
+    return label, stem, decode_text(data, label)
+
+
+def read_bytes(spec: str, limit: int = MAX_SPEC_BYTES) -> tuple[str, str, bytes]:
+    """SPEC (zoo name, path or '-') → (display file name, default model name, at most ``limit``
+    bytes of it; more is an error)."""
     if spec == "-":
         label, stem = "<stdin>", "stdin"
-        data = read_capped(getattr(sys.stdin, "buffer", None), label, "standard input")
-    else:
-        try:
-            path, label = _locate(spec)
-        except OSError as e:      # e.g. a 300-character name: ENAMETOOLONG
-            raise CnnCalcError(f"cannot read {printable(spec)[:80]}: {e.strerror or e}") from None
-        stem = path.stem
-        try:
-            with path.open("rb") as fh:
-                data = read_capped(fh, label, spec)
-        except OSError as e:
-            raise CnnCalcError(f"cannot read {spec}: {e.strerror or e}") from None
-    if b"\0" in data[:8192]:
-        raise CnnCalcError("not a text file (binary data); expected a YAML spec", file=label)
+        return label, stem, read_capped(getattr(sys.stdin, "buffer", None), label,
+                                        "standard input", limit)
+    path, label = locate(spec)
     try:
-        text = data.decode("utf-8-sig")
+        with path.open("rb") as fh:
+            return label, path.stem, read_capped(fh, label, spec, limit)
+    except OSError as e:
+        raise CnnCalcError(f"cannot read {spec}: {e.strerror or e}") from None
+
+
+def decode_text(data: bytes, label: str, what: str = "a YAML spec") -> str:
+    """The UTF-8 text of a spec file; binary data or another encoding is an error."""
+    if b"\0" in data[:8192]:
+        raise CnnCalcError(f"not a text file (binary data); expected {what}", file=label)
+    try:
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise CnnCalcError(f"not UTF-8 text (byte {e.start}); expected a YAML spec",
+        raise CnnCalcError(f"not UTF-8 text (byte {e.start}); expected {what}",
                            file=label) from None
-    return label, stem, text
+
+
+def locate(spec: str) -> tuple[Path, str]:
+    """The file a SPEC argument names (a path, or a built-in model) and its display label."""
+    try:
+        return _locate(spec)
+    except OSError as e:      # e.g. a 300-character name: ENAMETOOLONG
+        raise CnnCalcError(f"cannot read {printable(spec)[:80]}: {e.strerror or e}") from None
 
 
 def _locate(spec: str) -> tuple[Path, str]:

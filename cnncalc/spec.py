@@ -107,6 +107,13 @@ def loads(text: str, label: str = "<string>", stem: str = "model",
     doc = parse_yaml(text, label)
     if doc is None:
         raise CnnCalcError("the spec is empty; it needs at least 'layers:'", file=label)
+    return build(doc, label, stem, input_shape, text)
+
+
+def build(doc: Any, label: str, stem: str = "model", input_shape: Shape | None = None,
+          text: str = "") -> Model:
+    """The model tree of a spec already parsed into Python values (a mapping with ``layers:``,
+    as the YAML loads; the readers of other formats produce the same mapping)."""
     if not isinstance(doc, dict):
         kind = "list" if isinstance(doc, list) else type(doc).__name__
         raise CnnCalcError(f"the spec must be a mapping with 'layers:', got a {kind}",

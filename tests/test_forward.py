@@ -507,7 +507,7 @@ def test_global_pool_without_keepdims(tmp_path):
 
 
 ACTIVATIONS = ["relu", "sigmoid", "tanh", "softmax", "gelu", "silu", "swish", "hardswish",
-               "relu6", "hardsigmoid", "elu", "selu", "softplus", "leaky_relu"]
+               "relu6", "hardsigmoid", "elu", "selu", "softplus", "leaky_relu", "mish"]
 
 
 @pytest.mark.parametrize("name", ACTIVATIONS)

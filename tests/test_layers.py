@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -465,3 +467,35 @@ def test_chunk_run_matches_torch(torch, g, cpg, i, n):
     ours = engine.run(a, x).output
     ref = torch.from_numpy(x).permute(0, 3, 1, 2).chunk(g, dim=1)[i]
     assert np.array_equal(ours, ref.permute(0, 2, 3, 1).numpy())
+
+
+# --- mish, reshape (issue 11: the readers need them) ---------------------------------------
+
+def test_mish_is_an_activation_layer_and_attribute():
+    rec = one("mish", None, [5, 5, 3])
+    assert rec.output == (5, 5, 3) and rec.params == 0 and rec.macs == 0
+    rec = one("conv", {"filters": 4, "kernel": 3, "activation": "mish"}, [8, 8, 3])
+    assert rec.activation == "mish" and rec.params == 3 * 3 * 3 * 4 + 4
+
+
+def test_reshape_keeps_the_values():
+    # Keras EfficientNet's se_reshape: GlobalAveragePooling2D [96] → Reshape (1, 1, 96)
+    assert one("reshape", [1, 1, 96], [96]).output == (1, 1, 96)
+    assert one("reshape", [-1], [7, 7, 512]).output == (25088,)
+    assert one("reshape", {"target_shape": [128, -1]}, [64, 64, 2]).output == (128, 64)
+    with pytest.raises(CnnCalcError, match="cannot reshape 5x5x3 .75 values. to 8x8x1"):
+        one("reshape", [8, 8, 1], [5, 5, 3])
+    with pytest.raises(CnnCalcError, match="may have one -1"):
+        one("reshape", [-1, -1], [4])
+
+
+def test_mish_reshape_vs_torch(tmp_path):
+    torch = pytest.importorskip("torch")
+    from test_forward import inputs, nchw, nhwc, run_npz
+    a = cnncalc.analyse(cnncalc.loads("input: 4x5x6\nlayers: [mish]"))
+    x = inputs((4, 5, 6), scale=8.0)
+    x[0, 0, 0, :] = [-90, -25, -3, 3, 25, 90]
+    want = nhwc(torch.nn.functional.mish(nchw(x)))
+    np.testing.assert_allclose(run_npz(a, x, {}, tmp_path), want, rtol=2e-4, atol=1e-5)
+    a = cnncalc.analyse(cnncalc.loads("input: 4x5x6\nlayers: [{reshape: [20, -1]}]"))
+    np.testing.assert_allclose(run_npz(a, x, {}, tmp_path), x.reshape(2, 20, 6))

@@ -158,6 +158,7 @@ F_ACT = {   # as PyTorch's models run them: in place where torchvision does
     "gelu": lambda t, y: t.nn.functional.gelu(y),
     "softplus": lambda t, y: t.nn.functional.softplus(y),
     "softmax": lambda t, y: t.softmax(y, 1),
+    "mish": lambda t, y: t.nn.functional.mish(y),
 }
 
 
@@ -224,6 +225,10 @@ def _cases() -> dict[str, tuple[str, Callable[..., Any]]]:
             "conv: {filters: 3, kernel: 1}]",
             lambda t, use, x: use(t.nn.Conv2d(2, 3, 1))(
                 use(t.nn.Conv2d(4, 4, 1))(x).chunk(2, 1)[1])),
+        "reshape_is_a_view": (   # the dense layer keeps the conv's storage
+            "[conv: {filters: 4, kernel: 1}, reshape: [-1], dense: 3]",
+            lambda t, use, x: use(t.nn.Linear(144, 3))(use(t.nn.Conv2d(4, 4, 1))(x).reshape(
+                2, -1))),
         "residual_add_relu": (
             "[conv: {filters: 4, kernel: 1}, residual: {body: [conv: {filters: 4, kernel: 3, "
             "padding: 1}, batchnorm], activation: relu}]",

@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from ..errors import CnnCalcError
+from ..layers import REGISTRY
 from .config import F32
 
 SELU_ALPHA, SELU_SCALE = 1.6732632423543772, 1.0507009873554805
@@ -73,4 +74,7 @@ def activate(x: np.ndarray, name: str | None, inplace: bool, alpha: float = 0.01
         return np.where(x > 20, x, np.logaddexp(F32(0), np.minimum(x, 20)))
     if name == "softmax":
         return softmax(x if inplace else x.copy())
+    own = getattr(REGISTRY.get(name), "apply", None)    # an activation class with its own kernel
+    if own is not None:
+        return own(x)
     raise CnnCalcError(f"the NumPy engine has no activation '{name}'")

@@ -53,4 +53,23 @@ for _act in ("relu", "sigmoid", "tanh", "elu", "selu", "softmax"):
 for _act in ("gelu", "hardswish", "relu6", "hardsigmoid", "softplus"):
     _activation_layer(_act, keeps="input")
 _activation_layer("silu", "swish", keeps="input")
+
+
+@register("mish")
+class Mish(Activation):
+    """Mish (Misra 2019), Darknet's activation in YOLOv4: ``x · tanh(softplus(x))``. It runs by
+    its own :meth:`apply`, which the engine also calls for ``activation: mish`` on a conv.
+    Autograd keeps its input for the backward pass."""
+    keeps = "input"
+
+    @staticmethod
+    def apply(x):
+        import numpy as np
+        soft = np.where(x > 20, x, np.logaddexp(np.float32(0), np.minimum(x, 20)))  # torch's
+        return (x * np.tanh(soft)).astype(x.dtype, copy=False)
+
+    def forward(self, xs, params, ctx):
+        return self.apply(xs[0])
+
+
 _activation_layer("leaky_relu", extra={"alpha": (number(0.0), 0.01)})

@@ -13,7 +13,7 @@ from typing import Any, Callable
 REQUIRED: Any = object()
 
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "softmax", "gelu", "silu", "swish",
-               "hardswish", "relu6", "hardsigmoid", "linear", "elu", "selu", "softplus")
+               "hardswish", "relu6", "hardsigmoid", "linear", "elu", "selu", "softplus", "mish")
 
 PAD_MODES = ("same", "valid", "full")
 

@@ -1,4 +1,4 @@
-"""Shape operations: flatten, pad, upsample, crop, identity, channel shuffle."""
+"""Shape operations: flatten, reshape, pad, upsample, crop, identity, channel shuffle, chunk."""
 
 from __future__ import annotations
 
@@ -38,6 +38,54 @@ class Flatten(ShapeOp):
         shape = rec.input_shapes[0]
         return [f"flatten: {'·'.join(str(d) for d in shape)} = {rec.output[0]:,} values "
                 f"(H×W×C order, channels fastest); no parameters"]
+
+
+def _target(name: str, v) -> tuple[int, ...]:
+    """A reshape target without the batch: 1 to 3 positive sizes, at most one of them -1."""
+    if not (isinstance(v, (list, tuple)) and 1 <= len(v) <= 3 and all(
+            isinstance(d, int) and not isinstance(d, bool) and (d >= 1 or d == -1) for d in v)):
+        raise ParamError(f"{name} must be a list of 1 to 3 sizes (one may be -1), e.g. "
+                         f"[1, 1, 96], got {v!r}"[:200])
+    if list(v).count(-1) > 1:
+        raise ParamError(f"{name} may have one -1, got {list(v)}")
+    return tuple(v)
+
+
+@register("reshape")
+class Reshape(ShapeOp):
+    """The same values in a new shape without the batch (Keras ``Reshape``, ONNX ``Reshape``):
+    ``[1, 1, C]`` turns a vector into a 1×1×C map, ``[N]`` is a flatten, and one size may be -1
+    (the rest of the values). A view of its input, as PyTorch's ``reshape``."""
+    view = True
+    main = "shape"
+    params = {"shape": (_target, REQUIRED)}
+    param_aliases = {"target_shape": "shape"}
+    shape: tuple[int, ...]
+
+    def analyse(self, inputs, fields):
+        size = math.prod(inputs[0])
+        known = math.prod(d for d in self.shape if d != -1)
+        if -1 in self.shape:
+            if size % known:
+                raise ShapeError(f"cannot reshape {size:,} values to {list(self.shape)}")
+            out = tuple(size // known if d == -1 else d for d in self.shape)
+        else:
+            out = self.shape
+        if math.prod(out) != size:
+            raise ShapeError(f"cannot reshape {fmt_shape(inputs[0])} ({size:,} values) to "
+                             f"{fmt_shape(out)} ({math.prod(out):,} values)")
+        shape = inputs[0]
+        field = None
+        if len(shape) == 3 and out[-1] != shape[-1]:    # the values of the map are mixed
+            field = whole_field(fields[0], shape[0], shape[1])
+        return Result(out, field=field)
+
+    def forward(self, xs, params, ctx):
+        return xs[0].reshape((xs[0].shape[0],) + self.shape)     # NumPy resolves the -1
+
+    def working(self, rec: LayerRecord) -> list[str]:
+        return [f"reshape: {fmt_shape(rec.input_shapes[0])} → {fmt_shape(rec.output)}, the "
+                f"same {math.prod(rec.output):,} values; no parameters"]
 
 
 @register("identity")
