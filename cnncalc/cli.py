@@ -141,17 +141,23 @@ def main() -> None:
 @click.option("--fit", "fit_limit", type=SIZE, metavar="SIZE",
               help="Print the largest batch whose training memory fits in SIZE (8G, 8GiB, "
                    "8000MB, 8e9), with the breakdown; exit 1 if not even batch 1 fits.")
+@click.option("--scale", type=click.Choice(list("nsmlx")),
+              help="Ultralytics model YAML: the scale to build (default: the letter in the file "
+                   "name, as in yolov8s.yaml).")
 def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str | None,
               batch: int, strict: bool,
               depth: int | None, quiet: bool, run_: bool, seed: int, image: str | None,
               weights_file: str | None, save_output: str | None, save_maps: str | None,
               maps_layers: str | None, max_memory: int | None, diagram: str | None,
               train: bool, optimizer: str | None, dtype: str | None, mixed_precision: bool,
-              memory_convention: str | None, fit_limit: int | None) -> None:
+              memory_convention: str | None, fit_limit: int | None,
+              scale: str | None) -> None:
     """Analyse a network: `cnncalc SPEC` (the word `model` is optional).
 
     \b
-    SPEC: a built-in name (vgg16, resnet50, ...), a YAML file, or - for stdin.
+    SPEC: a built-in name (vgg16, resnet50, ...), a YAML file, or - for stdin; or a
+    model file of another framework, recognised by its content: a Darknet .cfg, an
+    Ultralytics model YAML, an ONNX model, Keras JSON (model.to_json()) or a .keras archive.
     Without --summary: input → output and totals. With it: every layer.
     \b
     Examples:
@@ -166,10 +172,12 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
       cnncalc resnet50 --train -b 32 --optimizer adam     training memory at batch 32
       cnncalc resnet50 --fit 8GiB --mixed-precision       the largest batch in 8 GiB
       cnncalc resnet18 --memory-convention torchinfo      torchinfo's summary block
+      cnncalc yolov4-tiny.cfg -S --depth 0     a Darknet cfg, one row per Darknet layer
+      cnncalc yolov8.yaml --scale s            an Ultralytics model YAML at scale s
     """
     from . import report
     from .analysis import analyse
-    from .spec import load
+    from .readers import load
 
     want_run = run_ or any(v is not None for v in (image, weights_file, save_output, save_maps,
                                                    maps_layers, max_memory))
@@ -193,7 +201,7 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
                            "counts the parameters only (use the default or --memory-convention "
                            "torchinfo)")
     shape = input_ if isinstance(input_, tuple) else None       # None: the spec's or auto
-    model = load(spec, shape)
+    model = load(spec, shape, scale)
     picture = None
     if image is not None:
         from .images import load_input
@@ -550,6 +558,43 @@ def show_cmd(name: str) -> None:
         raise CnnCalcError(f"no built-in model '{name}'{suggest(name, zoo_names())}; built-in: "
                            f"{', '.join(zoo_names())}")
     click.echo(path.read_text(encoding="utf-8"), nl=False)
+
+
+# --- other frameworks' model files --------------------------------------------------------------
+
+@main.command("convert", context_settings=CONTEXT)
+@click.argument("spec", metavar="FILE")
+@click.option("--output", "-o", metavar="OUT.yaml",
+              help="Write the spec to this file (atomically) instead of standard output.")
+@click.option("--scale", type=click.Choice(list("nsmlx")),
+              help="Ultralytics model YAML: the scale to build (default: the letter in the file "
+                   "name).")
+def convert_cmd(spec: str, output: str | None, scale: str | None) -> None:
+    """Write a model file of another framework as an equivalent cnncalc YAML spec.
+
+    FILE is a Darknet .cfg, an Ultralytics model YAML, an ONNX model, Keras JSON or a .keras
+    archive (or a cnncalc spec, printed as it is). Layer names are kept, and the spec gives the
+    same figures as the file itself.
+
+    \b
+    Examples:
+      cnncalc convert yolov4-tiny.cfg -o yolov4-tiny.yaml
+      cnncalc convert model.onnx | cnncalc - -S
+    """
+    from .readers import read, to_yaml
+    from .spec import build
+
+    label, stem, doc, fmt = read(spec, scale)
+    if not isinstance(doc, str):
+        build(doc, label, stem)         # a file that cannot be a model fails here, not later
+    text = to_yaml(doc, label, fmt)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    if os.path.isdir(output):
+        raise CnnCalcError(f"--output {output} is a directory; give a file name")
+    from .diagram import write_atomic
+    write_atomic(output, text.encode("utf-8"), "--output")
 
 
 # --- entry point ---------------------------------------------------------------------------------

@@ -78,7 +78,7 @@ def write(a: Analysis, path: str, depth: int | None = None, run: Any = None,
     return fmt
 
 
-def write_atomic(path: str, data: bytes) -> None:
+def write_atomic(path: str, data: bytes, what: str = "--diagram") -> None:
     """Write to a temporary file next to ``path``, then rename it over ``path``: a reader never
     sees half a file, and a failure leaves any old file as it was."""
     target = Path(path)
@@ -97,7 +97,7 @@ def write_atomic(path: str, data: bytes) -> None:
         os.replace(tmp, target)
         tmp = None
     except OSError as e:
-        raise CnnCalcError(f"cannot write --diagram {path}: {e.strerror or e}") from None
+        raise CnnCalcError(f"cannot write {what} {path}: {e.strerror or e}") from None
     finally:
         if tmp is not None:
             try:
