@@ -564,7 +564,7 @@ def show_cmd(name: str) -> None:
 
 @main.command("convert", context_settings=CONTEXT)
 @click.argument("spec", metavar="FILE")
-@click.option("--output", "-o", metavar="OUT.yaml",
+@click.option("--output", "--save-output", "-o", "output", metavar="OUT.yaml",
               help="Write the spec to this file (atomically) instead of standard output.")
 @click.option("--scale", type=click.Choice(list("nsmlx")),
               help="Ultralytics model YAML: the scale to build (default: the letter in the file "

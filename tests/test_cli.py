@@ -412,7 +412,8 @@ def _flags(cmd) -> set[tuple[str, str]]:
 
 def _options(cmd) -> list[click.Option]:
     """A command's options, --help included."""
-    return [p for p in cmd.get_params(click.Context(cmd)) if isinstance(p, click.Option)]
+    ctx = click.Context(cmd, **(cmd.context_settings or {}))    # -h as the command has it
+    return [p for p in cmd.get_params(ctx) if isinstance(p, click.Option)]
 
 
 def test_a_short_flag_means_one_thing_in_every_command():

@@ -50,7 +50,7 @@ class Source:
             with self.path.open("rb") as fh:
                 return fh.read(SNIFF_BYTES)
         except OSError as e:
-            raise CnnCalcError(f"cannot read it: {e.strerror or e}", file=self.label) from None
+            raise CnnCalcError(f"cannot read {self.label}: {e.strerror or e}") from None
 
     def read(self, what: str = "a spec") -> bytes:
         """The whole file, at most the spec limit."""
@@ -60,8 +60,7 @@ class Source:
                 with self.path.open("rb") as fh:
                     self.data = read_capped(fh, self.label, what)
             except OSError as e:
-                raise CnnCalcError(f"cannot read it: {e.strerror or e}",
-                                   file=self.label) from None
+                raise CnnCalcError(f"cannot read {self.label}: {e.strerror or e}") from None
         return self.data
 
 
