@@ -65,7 +65,7 @@ class Section:
     def text(self, key: str, default: str | None = None) -> str | None:
         return self.options[key][0] if key in self.options else default
 
-    def int(self, key: str, default: int | None = None, minimum: int | None = 0) -> Any:
+    def integer(self, key: str, default: int | None = None, minimum: int | None = 0) -> Any:
         raw = self.text(key)
         if raw is None:
             return default
@@ -77,7 +77,7 @@ class Section:
             raise self.error(f"{key} must be >= {minimum}, got {value}", key)
         return value
 
-    def float(self, key: str, default: float) -> float:
+    def number(self, key: str, default: float) -> float:
         raw = self.text(key)
         if raw is None:
             return default
@@ -96,7 +96,7 @@ class Section:
             raise self.error(f"{key} must be integers separated by commas, got {raw!r}"[:200],
                              key) from None
 
-    def activation(self, default: str = "linear") -> str | None:
+    def activation(self, default: str = "linear") -> str:
         raw = (self.text("activation") or default).strip().lower()
         if raw not in ACTIVATIONS:
             raise self.error(f"unknown activation {raw!r}{suggest(raw, ACTIVATIONS)}; known: "
@@ -144,8 +144,8 @@ def read(text: str, label: str, stem: str = "darknet") -> dict:
     for index, sec in enumerate(sections[1:]):
         sec.name = f"{_SHORT.get(sec.kind, sec.kind)}_{index}"
         builder.section(sec, index)
-    width, height = net.int("width", 0), net.int("height", 0)
-    channels = net.int("channels", 3, minimum=1)
+    width, height = net.integer("width", 0), net.integer("height", 0)
+    channels = net.integer("channels", 3, minimum=1)
     doc = LDict(name=stem, description=f"Darknet cfg {label.rsplit('/', 1)[-1]}")
     doc.line = 1
     if width and height:
@@ -189,19 +189,19 @@ class _Builder:
                 raise sec.error(f"the Darknet section [{kind}] is not supported")
             raise sec.error(f"unknown Darknet section [{kind}]{suggest(kind, SECTIONS)}")
         for key in STRUCTURAL.get(_LONG.get(kind, kind), ()):
-            if sec.int(key, 0, minimum=None):
+            if sec.integer(key, 0, minimum=None):
                 raise sec.error(f"{key}={sec.text(key)} is not supported", key)
         getattr(self, "_" + _LONG.get(kind, kind))(sec, index)
 
     def _convolutional(self, sec: Section, index: int) -> None:
-        filters = sec.int("filters", 1, minimum=1)
-        size = sec.int("size", 1, minimum=1)
-        stride = sec.int("stride", 1, minimum=1)
-        sy, sx = sec.int("stride_y", stride, minimum=1), sec.int("stride_x", stride, minimum=1)
-        dilation = sec.int("dilation", 1, minimum=1)
-        padding = size // 2 if sec.int("pad", 0) else sec.int("padding", 0)
-        groups = sec.int("groups", 1, minimum=1)
-        bn = bool(sec.int("batch_normalize", 0))
+        filters = sec.integer("filters", 1, minimum=1)
+        size = sec.integer("size", 1, minimum=1)
+        stride = sec.integer("stride", 1, minimum=1)
+        sy, sx = sec.integer("stride_y", stride, minimum=1), sec.integer("stride_x", stride, minimum=1)
+        dilation = sec.integer("dilation", 1, minimum=1)
+        padding = size // 2 if sec.integer("pad", 0) else sec.integer("padding", 0)
+        groups = sec.integer("groups", 1, minimum=1)
+        bn = bool(sec.integer("batch_normalize", 0))
         act = sec.activation("logistic")
         params = dict(filters=filters, kernel=size, stride=stride if sy == sx else [sy, sx],
                       padding=padding or None, dilation=dilation if dilation > 1 else None,
@@ -224,23 +224,24 @@ class _Builder:
         if use not in self.blocks:
             conv = {"filters": "$filters", "kernel": "$kernel", "stride": "$stride",
                     "padding": "$padding", "dilation": "$dilation", "groups": "$groups"}
-            layers = [{"conv": {**conv, "bias": not bn, "name": "conv"}}]
+            layers: list[dict[str, Any]] = [{"conv": {**conv, "bias": not bn, "name": "conv"}}]
             if bn:
                 layers.append({"batchnorm": {"name": "bn"}})
+            function = ACTIVATIONS[act]
             if act == "leaky":
                 layers.append({"leaky_relu": {"alpha": LEAKY_SLOPE, "name": "leaky"}})
-            elif ACTIVATIONS[act] is not None:
-                layers.append({ACTIVATIONS[act]: {"name": act}})
+            elif function is not None:
+                layers.append({function: {"name": act}})
             self.blocks[use] = {"params": {"filters": None, "kernel": None, "stride": 1,
                                            "padding": 0, "dilation": 1, "groups": 1},
                                 "layers": layers}
         return use
 
     def _maxpool(self, sec: Section, index: int) -> None:
-        stride = sec.int("stride", 1, minimum=1)
-        sy, sx = sec.int("stride_y", stride, minimum=1), sec.int("stride_x", stride, minimum=1)
-        size = sec.int("size", stride, minimum=1)
-        pad = sec.int("padding", size - 1)
+        stride = sec.integer("stride", 1, minimum=1)
+        sy, sx = sec.integer("stride_y", stride, minimum=1), sec.integer("stride_x", stride, minimum=1)
+        size = sec.integer("size", stride, minimum=1)
+        pad = sec.integer("padding", size - 1)
         if pad == size - 1 and (size == 2 or sy == sx == 1):
             padding: Any = "same" if pad else None      # TensorFlow's rule gives the same windows
         else:
@@ -250,11 +251,11 @@ class _Builder:
 
     def _route(self, sec: Section, index: int) -> None:
         refs = [self.ref(sec, index, v, "layers") for v in sec.ints("layers")]
-        groups = sec.int("groups", 1, minimum=1)
+        groups = sec.integer("groups", 1, minimum=1)
         if groups > 1:
             if len(refs) != 1:
                 raise sec.error("groups with more than one layer is not supported", "groups")
-            self.add(entry("chunk", sec.line, groups=groups, index=sec.int("group_id", 0),
+            self.add(entry("chunk", sec.line, groups=groups, index=sec.integer("group_id", 0),
                            name=sec.name, **{"from": refs[0]}), sec.name)
         elif len(refs) == 1:
             self.add(entry("identity", sec.line, name=sec.name, **{"from": refs[0]}), sec.name)
@@ -284,7 +285,7 @@ class _Builder:
         self.names.pop(-2)
 
     def _upsample(self, sec: Section, index: int) -> None:
-        self.add(entry("upsample", sec.line, scale=sec.int("stride", 2, minimum=1),
+        self.add(entry("upsample", sec.line, scale=sec.integer("stride", 2, minimum=1),
                        name=sec.name), sec.name)
 
     def _yolo(self, sec: Section, index: int) -> None:
@@ -296,8 +297,8 @@ class _Builder:
         self.add(entry("global_avgpool", sec.line, name=sec.name), sec.name)
 
     def _connected(self, sec: Section, index: int) -> None:
-        units = sec.int("output", 1, minimum=1)
-        bn = bool(sec.int("batch_normalize", 0))
+        units = sec.integer("output", 1, minimum=1)
+        bn = bool(sec.integer("batch_normalize", 0))
         act = ACTIVATIONS[sec.activation("logistic") or "linear"]
         self.layers.append(entry("flatten", sec.line, name=f"{sec.name}_flatten"))
         if bn:
@@ -315,7 +316,7 @@ class _Builder:
         self.add(entry("softmax", sec.line, name=sec.name), sec.name)
 
     def _dropout(self, sec: Section, index: int) -> None:
-        self.add(entry("dropout", sec.line, rate=sec.float("probability", 0.5), name=sec.name),
+        self.add(entry("dropout", sec.line, rate=sec.number("probability", 0.5), name=sec.name),
                  sec.name)
 
     def _batchnorm(self, sec: Section, index: int) -> None:
