@@ -86,6 +86,11 @@ class Section:
         except ValueError:
             raise self.error(f"{key} must be a number, got {raw!r}"[:200], key) from None
 
+    def strides(self, stride: int) -> tuple[int, int]:
+        """``stride_y``/``stride_x`` (each ``stride`` unless given)."""
+        return (self.integer("stride_y", stride, minimum=1),
+                self.integer("stride_x", stride, minimum=1))
+
     def ints(self, key: str) -> list[int]:
         raw = self.text(key)
         if raw is None or not raw.strip():
@@ -197,7 +202,7 @@ class _Builder:
         filters = sec.integer("filters", 1, minimum=1)
         size = sec.integer("size", 1, minimum=1)
         stride = sec.integer("stride", 1, minimum=1)
-        sy, sx = sec.integer("stride_y", stride, minimum=1), sec.integer("stride_x", stride, minimum=1)
+        sy, sx = sec.strides(stride)
         dilation = sec.integer("dilation", 1, minimum=1)
         padding = size // 2 if sec.integer("pad", 0) else sec.integer("padding", 0)
         groups = sec.integer("groups", 1, minimum=1)
@@ -239,7 +244,7 @@ class _Builder:
 
     def _maxpool(self, sec: Section, index: int) -> None:
         stride = sec.integer("stride", 1, minimum=1)
-        sy, sx = sec.integer("stride_y", stride, minimum=1), sec.integer("stride_x", stride, minimum=1)
+        sy, sx = sec.strides(stride)
         size = sec.integer("size", stride, minimum=1)
         pad = sec.integer("padding", size - 1)
         if pad == size - 1 and (size == 2 or sy == sx == 1):
