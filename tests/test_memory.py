@@ -229,6 +229,12 @@ def _cases() -> dict[str, tuple[str, Callable[..., Any]]]:
             "[conv: {filters: 4, kernel: 1}, reshape: [-1], dense: 3]",
             lambda t, use, x: use(t.nn.Linear(144, 3))(use(t.nn.Conv2d(4, 4, 1))(x).reshape(
                 2, -1))),
+        "rescaling_normalization": (   # Keras's input layers: x·s + o, then (x − mean)/√var
+            "[conv: {filters: 4, kernel: 1}, rescaling: {scale: 0.5, offset: 1}, normalization, "
+            "rescaling: {scale: [1, 2, 3, 4]}, conv: {filters: 3, kernel: 1}]",
+            lambda t, use, x: use(t.nn.Conv2d(4, 3, 1))(
+                ((use(t.nn.Conv2d(4, 4, 1))(x) * 0.5 + 1.0 - t.zeros(4, 1, 1)) / t.sqrt(
+                    t.ones(4, 1, 1))) * t.tensor([1.0, 2, 3, 4]).reshape(4, 1, 1))),
         "residual_add_relu": (
             "[conv: {filters: 4, kernel: 1}, residual: {body: [conv: {filters: 4, kernel: 3, "
             "padding: 1}, batchnorm], activation: relu}]",

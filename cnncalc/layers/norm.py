@@ -1,12 +1,14 @@
-"""Normalisation: batch norm and local response norm."""
+"""Normalisation: batch norm, local response norm, and Keras's Normalization and Rescaling."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+from typing import TYPE_CHECKING, Any
 
+from ..shapes import ShapeError
 from .base import (FLOAT32, OWN, PARAMS, DType, Layer, ParamSpec, Result, Saved, keep_input,
                    register)
-from .fields import int_, number
+from .fields import ParamError, int_, number
 
 if TYPE_CHECKING:
     from ..analysis import LayerRecord
@@ -71,3 +73,73 @@ class LRN(Layer):
                 Saved("padded squares", (h, w, c + self.size - 1), act, OWN),
                 Saved("k + alpha * mean of squares", (h, w, c), act, OWN),
                 Saved("its power beta", (h, w, c), act, OWN)]
+
+def _numbers(name: str, v: Any) -> float | tuple[float, ...]:
+    """A number, or a list of numbers (one per channel)."""
+    def ok(x: Any) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    if ok(v):
+        return float(v)
+    if isinstance(v, (list, tuple)) and v and all(ok(x) for x in v):
+        return tuple(float(x) for x in v)
+    raise ParamError(f"{name} must be a number or a list of numbers (one per channel), got {v!r}"
+                     [:200])
+
+
+@register("rescaling")
+class Rescaling(Layer):
+    """Keras ``Rescaling``: ``x · scale + offset``, each a number or one per channel; no
+    parameters."""
+    family = "normalisation"
+    params = {"scale": (_numbers, 1.0), "offset": (_numbers, 0.0)}
+    scale: float | tuple[float, ...]
+    offset: float | tuple[float, ...]
+
+    def analyse(self, inputs, fields):
+        c = inputs[0][-1]
+        for key in ("scale", "offset"):
+            value = getattr(self, key)
+            if isinstance(value, tuple) and len(value) not in (1, c):
+                raise ShapeError(f"{key} has {len(value)} values for {c} channels")
+        return Result(inputs[0])
+
+    def saved_for_backward(self, rec: LayerRecord, act: DType) -> list[Saved]:
+        """``x · s + o`` keeps only a per-channel scale (a scalar one is no tensor)."""
+        if isinstance(self.scale, tuple):
+            return [Saved("scale", (len(self.scale),), FLOAT32, OWN, per_sample=False)]
+        return []
+
+    def forward(self, xs, params, ctx):
+        import numpy as np
+        scale = np.asarray(self.scale, np.float32)
+        return xs[0] * scale + np.asarray(self.offset, np.float32)
+
+
+@register("normalization", "normalisation")
+class Normalization(Layer):
+    """Keras ``Normalization`` over the channels: ``(x − mean)/√variance``, with the mean, the
+    variance (one per channel) and the count of samples they came from as non-trainable state:
+    2·C + 1 values (EfficientNet's input layer: 7)."""
+    family = "normalisation"
+
+    def analyse(self, inputs, fields):
+        return Result(inputs[0])
+
+    def param_specs(self, inputs):
+        c = inputs[0][-1]
+        return [ParamSpec("mean", (c,), "zeros", kind="buffer"),
+                ParamSpec("var", (c,), "ones", kind="buffer"),
+                ParamSpec("count", (), "zeros", kind="buffer")]
+
+    def saved_for_backward(self, rec: LayerRecord, act: DType) -> list[Saved]:
+        """``(x − mean)/√variance`` keeps only the divisor √variance, a float32 [C] vector."""
+        return [Saved("√variance", (rec.output[-1],), FLOAT32, OWN, per_sample=False)]
+
+    def forward(self, xs, params, ctx):
+        import numpy as np
+        return (xs[0] - params["mean"]) / np.sqrt(np.maximum(params["var"], np.float32(1e-7)))
+
+    def working(self, rec: LayerRecord) -> list[str]:
+        c = rec.output[-1]
+        return [f"shape unchanged; per channel mean and variance, and one sample count "
+                f"(non-trainable): 2·{c} + 1 = {2 * c + 1} values"]

@@ -125,11 +125,11 @@ def read(spec: str, scale: str | None = None) -> tuple[str, str, Any, str]:
         raise CnnCalcError(f"--scale picks the size of an Ultralytics model YAML; this is "
                            f"{_article(FORMATS.get(fmt, fmt))}", file=src.label)
     if fmt == "onnx":
-        from . import onnxgraph
-        return src.label, src.stem, onnxgraph.read(src), fmt
+        from .onnxgraph import read as read_onnx
+        return src.label, src.stem, read_onnx(src), fmt
     if fmt == "keras-archive":
-        from . import keras
-        return src.label, src.stem, keras.read_archive(src), fmt
+        from .keras import read_archive
+        return src.label, src.stem, read_archive(src), fmt
     data = src.read()
     if fmt == "gzip":
         data = gunzip(data, src.label)
@@ -142,14 +142,14 @@ def read(spec: str, scale: str | None = None) -> tuple[str, str, Any, str]:
     text = decode_text(data, src.label, "a model file (YAML spec, Darknet cfg, Ultralytics "
                                         "YAML, ONNX or Keras)")
     if fmt == "darknet":
-        from . import darknet
-        return src.label, src.stem, darknet.read(text, src.label, src.stem), fmt
+        from .darknet import read as read_darknet
+        return src.label, src.stem, read_darknet(text, src.label, src.stem), fmt
     if fmt == "ultralytics":
-        from . import ultralytics
-        return src.label, src.stem, ultralytics.read(text, src.label, src.stem, scale), fmt
+        from .ultralytics import read as read_ultralytics
+        return src.label, src.stem, read_ultralytics(text, src.label, src.stem, scale), fmt
     if fmt == "keras":
-        from . import keras
-        return src.label, src.stem, keras.read_json(text, src.label), fmt
+        from .keras import read_json
+        return src.label, src.stem, read_json(text, src.label), fmt
     return src.label, src.stem, text, fmt
 
 
