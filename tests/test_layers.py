@@ -499,3 +499,27 @@ def test_mish_reshape_vs_torch(tmp_path):
     np.testing.assert_allclose(run_npz(a, x, {}, tmp_path), want, rtol=2e-4, atol=1e-5)
     a = cnncalc.analyse(cnncalc.loads("input: 4x5x6\nlayers: [{reshape: [20, -1]}]"))
     np.testing.assert_allclose(run_npz(a, x, {}, tmp_path), x.reshape(2, 20, 6))
+
+
+def test_rescaling_and_normalization():
+    # Keras: Rescaling(1/255) has no weights; Normalization() on RGB holds mean (3), variance (3)
+    # and count (1): EfficientNetB0's 7 non-trainable input values
+    rec = one("rescaling", {"scale": 0.00392156862745098}, [224, 224, 3])
+    assert rec.output == (224, 224, 3) and rec.params == 0
+    assert one("rescaling", {"scale": [1, 2, 3], "offset": -1}, [4, 4, 3]).params == 0
+    with pytest.raises(CnnCalcError, match="scale has 2 values for 3 channels"):
+        one("rescaling", {"scale": [1, 2]}, [4, 4, 3])
+    rec = one("normalization", None, [224, 224, 3])
+    assert (rec.trainable, rec.non_trainable) == (0, 7)
+
+
+def test_rescaling_and_normalization_run(tmp_path):
+    from test_forward import inputs, run_npz
+    a = cnncalc.analyse(cnncalc.loads(
+        "input: 3x3x2\nlayers: [{rescaling: {scale: [2, 3], offset: 1}}, normalization]"))
+    x = inputs((3, 3, 2))
+    mean, var = np.array([0.5, -1], np.float32), np.array([4, 0.25], np.float32)
+    p = {"normalization_1.mean": mean, "normalization_1.var": var,
+         "normalization_1.count": np.array(9, np.float32)}
+    want = ((x * [2, 3] + 1) - mean) / np.sqrt(var)
+    np.testing.assert_allclose(run_npz(a, x, p, tmp_path), want, rtol=1e-6)
