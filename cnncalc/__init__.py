@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _API = {"Analysis": "analysis", "LayerRecord": "analysis", "analyse": "analysis",
-        "CheckFailed": "errors", "CnnCalcError": "errors", "load": "spec", "loads": "spec"}
+        "CheckFailed": "errors", "CnnCalcError": "errors", "load": "readers", "loads": "spec"}
 
 if TYPE_CHECKING:
     from .analysis import Analysis, LayerRecord, analyse
     from .errors import CheckFailed, CnnCalcError
-    from .spec import load, loads
+    from .readers import load
+    from .spec import loads
 
 
 def __getattr__(name: str) -> Any:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import CnnCalcError
 from ..limits import MAX_LAYERS, MAX_SPEC_BYTES
-from ..spec import LDict
+from ..source import LDict
 from . import Source, entry, seq
 
 ACTIVATIONS = {"linear": None, "relu": "relu", "sigmoid": "sigmoid", "softmax": "softmax",

@@ -41,7 +41,7 @@ from typing import Any
 from ..errors import CnnCalcError
 from ..layers import suggest
 from ..limits import MAX_LAYERS
-from ..spec import LDict, parse_yaml
+from ..source import LDict, parse_yaml
 from . import entry, seq
 
 REG_MAX = 16
