@@ -122,3 +122,24 @@ def test_the_real_yolov8_yaml_when_ultralytics_is_installed(scale):
     if root is None or not (root / "v8" / "yolov8.yaml").exists():
         pytest.skip("ultralytics is not installed")
     check_yolov8(round_trip(str(root / "v8" / "yolov8.yaml"), scale), scale)
+
+
+def test_c3_c3k2_and_bottleneck(tmp_path, cli):
+    path = tmp_path / "mixed.yaml"
+    path.write_text("nc: 4\nbackbone:\n"
+                    "  - [-1, 1, Conv, [16, 3, 2]]\n"
+                    "  - [-1, 1, C3, [16]]\n"
+                    "  - [-1, 2, C3k2, [32, False, 0.25]]\n"
+                    "  - [-1, 1, C3k2, [32, True]]\n"
+                    "  - [-1, 1, Bottleneck, [32]]\n"
+                    "head:\n  - [[2, 4], 1, Concat, [1]]\n")
+    a = cnncalc.analyse(load(str(path)))
+    # C3(16 → 16), c_ = 8, by hand: cv1 and cv2 1x1 16→8 (128 + BN γβ 16 each), the bottleneck
+    # 1x1 8→8 (64 + 16) and 3x3 8→8 (576 + 16), cv3 1x1 16→16 (256 + 32)
+    assert sum(r.trainable for r in a.layers if r.path.startswith("C3_1.")) == \
+        2 * 144 + 80 + 592 + 288
+    paths = {r.path for r in a.layers}
+    assert "C3k2_2.m1.body.cv2.conv" in paths and "C3k2_3.m0.m1.add" in paths      # c3k: C3k inside
+    assert a.output == (320, 320, 64)         # Ultralytics builds at 640 unless --input
+    r = cli(str(path), "-i", "32x32x3", "--run", "-q")
+    assert (r.code, r.out) == (0, "16x16x64\n")

@@ -56,6 +56,13 @@ def make_divisible(x: float, divisor: int = 8) -> int:
     return math.ceil(x / divisor) * divisor
 
 
+def _rest(args: list, *defaults: Any) -> list:
+    """A module's arguments after c2, with the defaults of those not given."""
+    if len(args) - 1 > len(defaults):
+        raise ValueError(f"at most {len(defaults) + 1} arguments")
+    return list(args[1:]) + list(defaults[len(args) - 1:])
+
+
 def scale_letter(stem: str) -> str | None:
     """The scale in a file name: the letter after the version, ``yolov8s`` → ``s``."""
     m = re.search(r"\d+([nslmx])(?![a-z])", stem.lower())
@@ -251,11 +258,7 @@ class _Builder:
     # -- the modules: each returns (the entry, its output channels) --
     def _conv(self, name, line, args, n, c1, src):
         c2 = self.channels(args[0])
-        k = args[1] if len(args) > 1 else 1
-        s = args[2] if len(args) > 2 else 1
-        p = args[3] if len(args) > 3 else None
-        g = args[4] if len(args) > 4 else 1
-        d = args[5] if len(args) > 5 else 1
+        k, s, p, g, d = _rest(args, 1, 1, None, 1, 1)
         if d != 1 or (p is not None and p != k // 2):
             raise ValueError("only dilation 1 and the automatic padding k//2 are supported")
         return entry("block", line, use=self.conv_block(), c2=c2, k=k if k != 1 else None,
@@ -263,10 +266,7 @@ class _Builder:
 
     def _bottleneck(self, name, line, args, n, c1, src):
         c2 = self.channels(args[0])
-        shortcut = args[1] if len(args) > 1 else True
-        g = args[2] if len(args) > 2 else 1
-        k = tuple(args[3]) if len(args) > 3 else (3, 3)
-        e = args[4] if len(args) > 4 else 0.5
+        shortcut, g, k, e = _rest(args, True, 1, (3, 3), 0.5)
         if n != 1:
             raise ValueError("Bottleneck takes repeats 1")
         use = self.bottleneck_block((int(k[0]), int(k[1])), bool(shortcut) and c1[0] == c2)
@@ -275,9 +275,7 @@ class _Builder:
 
     def _c2f(self, name, line, args, n, c1, src):
         c2 = self.channels(args[0])
-        shortcut = args[1] if len(args) > 1 else False
-        g = args[2] if len(args) > 2 else 1
-        e = args[3] if len(args) > 3 else 0.5
+        shortcut, g, e = _rest(args, False, 1, 0.5)
         c = int(c2 * e)
         inner = {"block": {"use": self.bottleneck_block((3, 3), bool(shortcut)), "c_": "$c",
                            "c2": "$c", "g": "$g"}}
@@ -287,21 +285,15 @@ class _Builder:
 
     def _c3(self, name, line, args, n, c1, src):
         c2 = self.channels(args[0])
-        shortcut = args[1] if len(args) > 1 else True
-        g = args[2] if len(args) > 2 else 1
-        e = args[3] if len(args) > 3 else 0.5
+        shortcut, g, e = _rest(args, True, 1, 0.5)
         use = self.c3_block(n, self.bottleneck_block((1, 3), bool(shortcut)))
         return entry("block", line, use=use, c2=c2, c_=int(c2 * e), g=g if g != 1 else None,
                      name=name), c2
 
     def _c3k2(self, name, line, args, n, c1, src):
         c2 = self.channels(args[0])
-        c3k = bool(args[1]) if len(args) > 1 else False
-        e = args[2] if len(args) > 2 else 0.5
-        g = args[3] if len(args) > 3 else 1
-        shortcut = args[4] if len(args) > 4 else True
-        if self.scale in ("m", "l", "x"):
-            c3k = True                  # the larger scales always use C3k blocks
+        c3k, e, g, shortcut = _rest(args, False, 0.5, 1, True)
+        c3k = bool(c3k) or self.scale in ("m", "l", "x")    # the larger scales always do
         c = int(c2 * e)
         if c3k:
             c3 = self.c3_block(2, self.bottleneck_block((3, 3), bool(shortcut)))
@@ -315,7 +307,7 @@ class _Builder:
 
     def _sppf(self, name, line, args, n, c1, src):
         c2 = self.channels(args[0])
-        k = args[1] if len(args) > 1 else 5
+        (k,) = _rest(args, 5)
         use = f"SPPF_k{k}"
         if use not in self.blocks:
             conv = self.conv_block()
