@@ -96,3 +96,12 @@ def test_scale_is_only_for_ultralytics(cli):
     r = cli(str(DATA / "darknet" / "yolov3-tiny.cfg"), "--scale", "n")
     assert r.code == 2 and "--scale picks the size of an Ultralytics model YAML; this is a " \
                            "Darknet cfg" in r.err
+
+
+@pytest.mark.parametrize("suffix", [".onnx", ".keras", ".cfg", ".json"])
+def test_a_device_is_read_up_to_the_limit_only(tmp_path, cli, suffix):
+    """/dev/zero under a model file's name: never mapped or seeked, read up to 32 MiB."""
+    link = tmp_path / f"zero{suffix}"
+    link.symlink_to("/dev/zero")
+    r = cli(str(link))
+    assert r.code == 2 and len(r.err_lines) == 1 and "Traceback" not in r.err

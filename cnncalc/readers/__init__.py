@@ -52,6 +52,16 @@ class Source:
         except OSError as e:
             raise CnnCalcError(f"cannot read {self.label}: {e.strerror or e}") from None
 
+    def mappable(self) -> bool:
+        """A regular file (which may be mapped or seeked); a device or a pipe is read instead,
+        up to the spec limit."""
+        if self.path is None or self.data is not None:
+            return False
+        try:
+            return self.path.resolve().is_file()
+        except OSError:
+            return False
+
     def read(self, what: str = "a spec") -> bytes:
         """The whole file, at most the spec limit."""
         if self.data is None:

@@ -10,6 +10,7 @@ trainable: cnncalc has no frozen layers.
 
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 from typing import Any
@@ -38,7 +39,7 @@ def read_json(text: str, label: str) -> dict:
 
 def read_archive(src: Source) -> dict:
     """A ``.keras`` archive: its ``config.json``, read up to the spec limit."""
-    where: Any = src.path if src.path is not None else __import__("io").BytesIO(src.data)
+    where: Any = src.path if src.mappable() else io.BytesIO(src.read())
     try:
         with zipfile.ZipFile(where) as zf:
             try:

@@ -147,8 +147,8 @@ def strip_weights(buf: Any) -> bytes:
 def load_model(src: Source) -> Any:
     onnx = _onnx()
     try:
-        if src.data is not None:
-            stripped = strip_weights(memoryview(src.data))
+        if not src.mappable():
+            stripped = strip_weights(memoryview(src.read()))
         else:
             assert src.path is not None
             with src.path.open("rb") as fh:
