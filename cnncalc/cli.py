@@ -593,7 +593,7 @@ def convert_cmd(spec: str, output: str | None, scale: str | None) -> None:
         return
     if os.path.isdir(output):
         raise CnnCalcError(f"--output {output} is a directory; give a file name")
-    from .diagram import write_atomic
+    from .files import write_atomic
     write_atomic(output, text.encode("utf-8"), "--output")
 
 

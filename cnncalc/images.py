@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import CnnCalcError
+from .files import atomic_file, short_name
 from .layers import fmt_shape
 
 F32 = np.float32
@@ -217,9 +218,18 @@ def _safe(name: str) -> str:
     return re.sub(r"[^\w.-]+", "_", name)
 
 
+def map_file_name(index: int, path: str) -> str:
+    """``NNN_<path>.png``: the layer's index and its path made safe for a file name; a long path
+    is cut, with 8 hex digits of its hash, so the name fits any file system (see
+    :func:`cnncalc.files.short_name`)."""
+    return short_name(f"{index:03d}_{_safe(path)}", ".png")
+
+
 class MapWriter:
     """``--save-maps DIR``: the input and, for each chosen layer with an H×W×C output, a PNG grid
-    of its feature maps (the first image of the batch)."""
+    of its feature maps (the first image of the batch). Each file is written whole or not at
+    all (:func:`cnncalc.files.atomic_file`), so processes writing into one folder at once, or a
+    Ctrl-C, never leave a broken PNG."""
 
     def __init__(self, directory: str, only: set[int] | None = None):
         self.dir = Path(directory)
@@ -237,10 +247,8 @@ class MapWriter:
     def _save(self, pixels: np.ndarray, name: str) -> None:
         from PIL import Image
         path = self.dir / name
-        try:
-            Image.fromarray(pixels).save(path, compress_level=3)
-        except OSError as e:
-            raise CnnCalcError(f"cannot write {path}: {e.strerror or e}") from None
+        with atomic_file(path, "--save-maps file") as fh:
+            Image.fromarray(pixels).save(fh, format="PNG", compress_level=3)
         self.written.append(path)
 
     def input(self, x: np.ndarray) -> None:
@@ -256,4 +264,4 @@ class MapWriter:
         if y.ndim != 4:
             self.skipped += 1
             return
-        self._save(grid(y[0]), f"{index:03d}_{_safe(path)}.png")
+        self._save(grid(y[0]), map_file_name(index, path))

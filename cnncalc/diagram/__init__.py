@@ -12,8 +12,6 @@ only to write a PNG (and numpy not at all), so the analytic path stays fast.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -73,34 +71,7 @@ def render(a: Analysis, fmt: str, depth: int | None = None, run: Any = None,
 def write(a: Analysis, path: str, depth: int | None = None, run: Any = None,
           facts: dict | None = None) -> str:
     """Draw ``a`` into ``path`` (the format follows the extension); returns the format."""
+    from ..files import write_atomic
     fmt = check_target(path)
-    write_atomic(path, render(a, fmt, depth, run, facts))
+    write_atomic(path, render(a, fmt, depth, run, facts), "--diagram")
     return fmt
-
-
-def write_atomic(path: str, data: bytes, what: str = "--diagram") -> None:
-    """Write to a temporary file next to ``path``, then rename it over ``path``: a reader never
-    sees half a file, and a failure leaves any old file as it was."""
-    target = Path(path)
-    try:
-        mode = target.stat().st_mode & 0o777
-    except OSError:
-        mask = os.umask(0)
-        os.umask(mask)
-        mode = 0o666 & ~mask
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-        tmp = None
-    except OSError as e:
-        raise CnnCalcError(f"cannot write {what} {path}: {e.strerror or e}") from None
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass

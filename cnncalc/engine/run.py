@@ -166,8 +166,11 @@ class RunSetup:
 
 def execute(a: Analysis, setup: RunSetup, on_layer: OnLayer | None = None
             ) -> tuple[RunResult, dict[str, Any]]:
-    """Check memory, build the input and weights, run, and write the requested files.
-    Returns the result and facts for the report (input, weights, files written)."""
+    """Check memory, build the input and weights, run, and write the requested files (each one
+    whole or not at all). Returns the result and facts for the report (input, weights, files
+    written)."""
+    from ..files import atomic_file
+
     weights: NpzWeights | RandomWeights = NpzWeights(setup.weights) if setup.weights \
         else RandomWeights(setup.seed)
     est = check_memory(a, setup.max_memory, streamed=isinstance(weights, RandomWeights))
@@ -207,12 +210,8 @@ def execute(a: Analysis, setup: RunSetup, on_layer: OnLayer | None = None
         facts["maps_skipped"] = writer.skipped
     if setup.save_output and result.output is not None:
         out = result.output[0] if result.output.shape[0] == 1 else result.output
-        try:
-            with open(setup.save_output, "wb") as fh:
-                np.save(fh, np.ascontiguousarray(out))
-        except OSError as e:
-            raise CnnCalcError(f"cannot write --save-output {setup.save_output}: "
-                               f"{e.strerror or e}") from None
+        with atomic_file(setup.save_output, "--save-output") as fh:
+            np.save(fh, np.ascontiguousarray(out))
         facts["output_file"] = setup.save_output
         facts["output_shape"] = tuple(out.shape)
     return result, facts

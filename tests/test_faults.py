@@ -1,0 +1,112 @@
+"""Faults while running and writing (issue "Hostile input and faults", items 5 and 14):
+each reproduction from the issue is a test. Input-side items (1-3, 7-9, 11,
+13 and the rest of 14) are in test_hostile.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import invoke
+from PIL import Image
+
+CLI = [sys.executable, "-m", "cnncalc"]
+GIB = 1 << 30
+
+
+def one_line_error(res, code: int = 2, *needles: str) -> str:
+    """``res``: an Outcome (in-process) or a CompletedProcess; returns stderr."""
+    rc = getattr(res, "code", None)
+    rc = res.returncode if rc is None else rc
+    err = res.err if hasattr(res, "err") else res.stderr.decode("utf-8", "replace")
+    assert rc == code, (rc, err)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    for n in needles:
+        assert n in err, (n, err)
+    return err
+
+
+def spec(tmp_path: Path, text: str, name: str = "net.yaml") -> str:
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+# --- 5. every output is written whole or not at all -----------------------------------------------
+
+def test_concurrent_runs_into_one_folder_leave_whole_pngs(tmp_path):
+    shared = tmp_path / "shared"
+    procs = [subprocess.Popen(CLI + ["edges", "--run", "--seed", str(n), "--save-maps",
+                                     str(shared), "-q"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             for n in range(12)]
+    for p in procs:
+        _, err = p.communicate(timeout=180)
+        assert p.returncode == 0, err.decode()
+    names = sorted(p.name for p in shared.iterdir())
+    assert len(names) == 5 and all(n[:3].isdigit() and n.endswith(".png") for n in names), \
+        names                                       # no temporary files left
+    for name in names:
+        with Image.open(shared / name) as im:
+            im.load()                               # decodes: whole files only
+
+
+def test_atomic_file_leaves_nothing_on_failure_or_ctrl_c(tmp_path):
+    from cnncalc.errors import CnnCalcError
+    from cnncalc.files import atomic_file, write_atomic
+    target = tmp_path / "out.npy"
+    write_atomic(target, b"old", "--save-output")
+    for exc in (ValueError("boom"), KeyboardInterrupt()):
+        with pytest.raises(type(exc)):
+            with atomic_file(target, "--save-output") as fh:
+                fh.write(b"half")
+                raise exc
+        assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["out.npy"]
+    os.chmod(target, 0o640)
+    write_atomic(target, b"new", "--save-output")
+    assert target.read_bytes() == b"new" and (target.stat().st_mode & 0o777) == 0o640
+    with pytest.raises(CnnCalcError, match="cannot write --save-output .*No such file"):
+        write_atomic(tmp_path / "no" / "x.npy", b"", "--save-output")
+
+
+def test_save_output_and_diagram_go_through_a_temporary_file(tmp_path, monkeypatch):
+    import cnncalc.files as files
+    seen = []
+    real = files.tempfile.mkstemp
+
+    def spy(*args, **kwargs):
+        fd, name = real(*args, **kwargs)
+        seen.append(Path(name).parent)
+        return fd, name
+    monkeypatch.setattr(files.tempfile, "mkstemp", spy)
+    res = invoke("lenet5", "--run", "-o", str(tmp_path / "o.npy"), "--diagram",
+                 str(tmp_path / "d.svg"), "--save-maps", str(tmp_path / "m"), "-q")
+    assert res.code == 0, res.err
+    assert seen.count(tmp_path) == 2 and seen.count(tmp_path / "m") >= 2
+    assert sorted(os.listdir(tmp_path)) == ["d.svg", "m", "o.npy"]
+
+
+# --- 14. long map file names ----------------------------------------------------------------------
+
+def test_maps_of_layers_with_long_paths(tmp_path):
+    # a 150-character block around a 150-character layer: a 301-character path, and names of
+    # 200 two-byte characters: the map file names are cut with a hash, deterministically
+    long_a, long_b, wide = "a" * 150, "b" * 150, "é" * 200
+    net = spec(tmp_path, "input: 8x8x3\nlayers:\n"
+                         f"  - repeat: {{name: {long_a}, times: 1, layers: [{{relu: {{name: "
+                         f"{long_b}}}}}, {{relu: {{name: {long_b}x}}}}]}}\n"
+                         f"  - relu: {{name: {wide}}}\n")
+    for _ in range(2):
+        res = invoke(net, "--save-maps", str(tmp_path / "m"), "-q")
+        assert res.code == 0, res.err
+    names = sorted(p.name for p in (tmp_path / "m").iterdir())
+    assert len(names) == 4 and all(len(n.encode()) <= 120 for n in names), names
+    assert names[1].startswith("001_aaaa") and "~" in names[1] and names[1] != names[2]
+    assert names[3].startswith("003_éé") and names[3].endswith(".png")
+    from cnncalc.files import short_name
+    assert short_name("x" * 300, ".png") == short_name("x" * 300, ".png")
+    assert short_name("x" * 300, ".png") != short_name("x" * 299 + "y", ".png")
+    assert short_name("short", ".png") == "short.png"
