@@ -1,4 +1,4 @@
-"""Faults while running and writing (issue "Hostile input and faults", items 5 and 14):
+"""Faults while running and writing (issue "Hostile input and faults", items 5, 10 and 14):
 each reproduction from the issue is a test. Input-side items (1-3, 7-9, 11,
 13 and the rest of 14) are in test_hostile.py."""
 
@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import invoke
 from PIL import Image
@@ -87,6 +88,28 @@ def test_save_output_and_diagram_go_through_a_temporary_file(tmp_path, monkeypat
     assert res.code == 0, res.err
     assert seen.count(tmp_path) == 2 and seen.count(tmp_path / "m") >= 2
     assert sorted(os.listdir(tmp_path)) == ["d.svg", "m", "o.npy"]
+
+
+# --- 10. kernels never write into broadcast views -------------------------------------------------
+
+@pytest.mark.parametrize("after", ["relu", "batchnorm", "relu6", "tanh", "softmax",
+                                   "{leaky_relu: 0.1}"])
+def test_in_place_layers_after_upsampling_a_1x1_map(tmp_path, after):
+    # the issue: global_avgpool, upsample: 4, relu failed with "output array is read-only"
+    net = spec(tmp_path, f"input: 8x8x3\nlayers: [global_avgpool, {{upsample: 4}}, {after}]\n")
+    res = invoke(net, "--run", "-o", str(tmp_path / "o.npy"), "-q")
+    assert res.code == 0 and res.out.strip() == "4x4x3", res.err
+    out = np.load(tmp_path / "o.npy")
+    assert (out == out[:1, :1]).all()               # every pixel is the pooled one
+
+
+def test_in_place_only_on_writable_arrays():
+    from cnncalc.engine.run import _writable
+    x = np.zeros((1, 4, 4, 3), np.float32)
+    assert _writable(x) and _writable(x[:, 1:3])
+    assert not _writable(np.broadcast_to(x[:, :1, :1], (1, 4, 4, 3)))
+    view = np.lib.stride_tricks.as_strided(x, (1, 4, 4, 3), (0, 0, 0, 4))   # writable, shared
+    assert view.flags.writeable and not _writable(view)
 
 
 # --- 14. long map file names ----------------------------------------------------------------------

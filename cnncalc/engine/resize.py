@@ -43,8 +43,10 @@ def upsample_nearest(x: np.ndarray, sh: int, sw: int) -> np.ndarray:
     if (sh, sw) == (1, 1):
         return x
     n, h, w, c = x.shape
-    big = np.broadcast_to(x[:, :, None, :, None, :], (n, h, sh, w, sw, c))
-    return big.reshape(n, h * sh, w * sw, c)      # a copy: the broadcast view is read-only
+    # a new array: reshaping the broadcast view would give a read-only view when H or W is 1
+    out = np.empty((n, h, sh, w, sw, c), x.dtype)
+    out[...] = x[:, :, None, :, None, :]
+    return out.reshape(n, h * sh, w * sw, c)
 
 
 def crop(x: np.ndarray, t: int, b: int, l: int, r: int) -> np.ndarray:

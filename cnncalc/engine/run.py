@@ -58,6 +58,12 @@ def _root(x: np.ndarray) -> np.ndarray:
     return x
 
 
+def _writable(x: np.ndarray) -> bool:
+    """``x`` may be written element by element: not a read-only view, and no two of its
+    elements share memory (a broadcast view repeats one value with stride 0)."""
+    return bool(x.flags.writeable) and all(st != 0 for st, d in zip(x.strides, x.shape) if d > 1)
+
+
 def random_input(shape: tuple[int, ...], batch: int, seed: int) -> np.ndarray:
     """A seeded random input in [0, 1), like an image scaled to that range."""
     gen = np.random.Generator(np.random.SFC64(np.random.SeedSequence([seed, 0x1A9E])))
@@ -97,7 +103,11 @@ def _run(eng: Engine, a: Analysis, x: np.ndarray, weights: WeightSource, warning
         t1 = time.perf_counter()
         xs = [values[i] for i in rec.inputs]
         first = rec.inputs[0]
+        # input 0 may be overwritten when nothing else reads it (or shares its memory) and it
+        # is writable element by element (a kernel may return a read-only or broadcast view:
+        # upsampling a 1x1 map, a crop)
         inplace = (last[first] == rec.index and rec.inputs.count(first) == 1 and first != 0
+                   and _writable(xs[0])
                    and not any(_root(values[j]) is _root(xs[0])
                                for j in values if j != first and last[j] > rec.index))
         try:
