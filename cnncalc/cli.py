@@ -177,6 +177,7 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
     """
     from . import report
     from .analysis import analyse
+    from .files import check_paths, stdin_stat
     from .readers import load
 
     want_run = run_ or any(v is not None for v in (image, weights_file, save_output, save_maps,
@@ -186,6 +187,11 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
         raise CnnCalcError("--input auto takes the input size from --image; give --image PATH")
     if maps_layers is not None and save_maps is None:
         raise CnnCalcError("--maps-layers chooses the layers for --save-maps; give --save-maps DIR")
+    # no output may be an input: checked before anything is read or written
+    inputs = {"spec": stdin_stat() if spec == "-" else spec, "--image": image,
+              "--weights": weights_file}
+    check_paths(inputs, {"--save-output": save_output, "--diagram": diagram,
+                         "--save-maps": save_maps})
     if diagram is not None:
         _check_diagram(diagram)
     want_train = train or mixed_precision or any(
@@ -214,7 +220,7 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
         result, facts = _run_network(a, quiet, seed=seed, image=picture, image_name=image,
                                      weights=weights_file, save_output=save_output,
                                      save_maps=save_maps, maps_layers=maps_layers,
-                                     max_memory=max_memory)
+                                     max_memory=max_memory, inputs=inputs)
     mem = None
     if want_train:
         from .memory import Settings, estimate

@@ -2,7 +2,9 @@
 ``--diagram``) is written to a temporary file in the target's directory and renamed over the
 target (:func:`atomic_file`, :func:`write_atomic`), so a reader, or another cnncalc writing the
 same name at the same time, never sees half a file, and a failure or Ctrl-C leaves no partial file
-behind; :func:`short_name` keeps generated file names within the file system's limit.
+behind. :func:`check_paths` refuses empty paths and an output that is the same file as an input
+before anything is read or written; :func:`short_name` keeps generated file names within the
+file system's limit.
 
 No NumPy or Pillow here: callers hand in bytes or write to the open file themselves.
 """
@@ -75,3 +77,72 @@ def short_name(stem: str, suffix: str, limit: int = MAX_FILE_NAME_BYTES) -> str:
     room = limit - len(tag.encode("utf-8")) - len(suffix.encode("utf-8"))
     cut = stem.encode("utf-8")[:max(room, 0)].decode("utf-8", "ignore")
     return cut + tag + suffix
+
+
+def _stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except (OSError, ValueError):
+        return None
+
+
+def _same(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def stdin_stat() -> os.stat_result | None:
+    """The file behind standard input when it is a regular file (``cnncalc - < net.yaml``)."""
+    try:
+        st = os.fstat(0)
+    except (OSError, ValueError):
+        return None
+    return st if stat.S_ISREG(st.st_mode) else None
+
+
+def check_paths(inputs: dict[str, str | os.stat_result | None],
+                outputs: dict[str, str | None]) -> None:
+    """Refuse, before anything is read or written: an empty path given for an input or an
+    output, an output that is the same file as an input (``os.path.samefile``'s test: hard and
+    symbolic links count), and two outputs that are the same file. Keys name the option
+    (``--weights``); an input may be given as the ``stat`` of an open file (standard input)."""
+    for label, value in list(inputs.items()) + list(outputs.items()):
+        if value == "":
+            raise CnnCalcError(f"{label}: the path is empty")
+    ins: list[tuple[str, str, os.stat_result]] = []
+    for label, value in inputs.items():
+        if value is None:
+            continue
+        st = value if isinstance(value, os.stat_result) else _stat(value)
+        if st is not None and stat.S_ISREG(st.st_mode):
+            ins.append((label, value if isinstance(value, str) else "standard input", st))
+    seen: dict[object, tuple[str, str]] = {}
+    for label, path in outputs.items():
+        if path is None:
+            continue
+        st = _stat(path)
+        for in_label, in_path, in_st in ins:
+            if st is not None and _same(st, in_st):
+                also = "" if in_path == path else f" ({in_path})"
+                raise CnnCalcError(f"{label} {path} is the same file as the {in_label}{also}; "
+                                   f"writing it would destroy the input: choose another name")
+        # two outputs naming one file (that may not exist yet)
+        key = (st.st_dev, st.st_ino) if st is not None else os.path.realpath(path)
+        if key in seen:
+            out_label, out_path = seen[key]
+            raise CnnCalcError(f"{out_label} {out_path} and {label} {path} are the same file; "
+                               f"choose two names")
+        seen[key] = (label, path)
+
+
+def clashes(path: Path, inputs: dict[str, str | os.stat_result | None]) -> str | None:
+    """The label of the input that ``path`` (a file about to be written) is, or None."""
+    st = _stat(str(path))
+    if st is None:
+        return None
+    for label, value in inputs.items():
+        if value is None:
+            continue
+        in_st = value if isinstance(value, os.stat_result) else _stat(value)
+        if in_st is not None and _same(st, in_st):
+            return label
+    return None

@@ -13,6 +13,7 @@ spec's input unless ``--input auto``. Non-finite values are an error.
 from __future__ import annotations
 
 import math
+import os
 import re
 import warnings
 from pathlib import Path
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import CnnCalcError
-from .files import atomic_file, short_name
+from .files import atomic_file, clashes, short_name
 from .layers import fmt_shape
 
 F32 = np.float32
@@ -82,6 +83,8 @@ def load_input(path: str, want: tuple[int, ...] | None, auto: bool) -> np.ndarra
     """Read ``--image PATH`` as a float32 array of the network's input shape (see the module
     docstring for the rules). ``want`` is the spec's input shape (None if the spec has none);
     with ``auto`` the image's own H×W is kept."""
+    if path == "":
+        raise CnnCalcError("--image: the path is empty")
     p = resolve(path)
     if not p.exists():
         raise CnnCalcError(f"no such image: {path}")
@@ -232,6 +235,8 @@ class MapWriter:
     Ctrl-C, never leave a broken PNG."""
 
     def __init__(self, directory: str, only: set[int] | None = None):
+        if directory == "":
+            raise CnnCalcError("--save-maps: the path is empty")
         self.dir = Path(directory)
         if self.dir.exists() and not self.dir.is_dir():
             raise CnnCalcError(f"--save-maps {directory} is a file, not a directory")
@@ -243,6 +248,18 @@ class MapWriter:
         self.only = only
         self.written: list[Path] = []
         self.skipped = 0
+
+    def check_inputs(self, layers: list[tuple[int, str]],
+                     inputs: dict[str, str | os.stat_result | None]) -> None:
+        """Refuse, before the run, a map file that would replace one of the ``inputs``
+        (``--save-maps .`` next to ``--image 000_input.png``)."""
+        names = ["000_input.png"] + [map_file_name(i, p) for i, p in layers
+                                     if self.only is None or i in self.only]
+        for name in names:
+            label = clashes(self.dir / name, inputs)
+            if label is not None:
+                raise CnnCalcError(f"--save-maps {self.dir} would replace {self.dir / name}, "
+                                   f"the {label}; choose another directory")
 
     def _save(self, pixels: np.ndarray, name: str) -> None:
         from PIL import Image

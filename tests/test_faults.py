@@ -1,4 +1,4 @@
-"""Faults while running and writing (issue "Hostile input and faults", items 5, 10 and 14):
+"""Faults while running and writing (issue "Hostile input and faults", items 5, 6, 10 and 14):
 each reproduction from the issue is a test. Input-side items (1-3, 7-9, 11,
 13 and the rest of 14) are in test_hostile.py."""
 
@@ -88,6 +88,63 @@ def test_save_output_and_diagram_go_through_a_temporary_file(tmp_path, monkeypat
     assert res.code == 0, res.err
     assert seen.count(tmp_path) == 2 and seen.count(tmp_path / "m") >= 2
     assert sorted(os.listdir(tmp_path)) == ["d.svg", "m", "o.npy"]
+
+
+# --- 6. an output must not destroy an input -------------------------------------------------------
+
+DENSE = "input: [4]\nlayers: [{dense: {units: 2, name: fc}}]\n"
+
+
+def _weights(path: Path) -> bytes:
+    np.savez(path, **{"fc.weight": np.ones((4, 2), np.float32), "fc.bias": np.zeros(2)})
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("link", ["same", "symlink", "hardlink"])
+def test_save_output_over_the_weights_is_refused(tmp_path, link):
+    w = tmp_path / "w.npz"
+    before = _weights(w)
+    out = w
+    if link != "same":
+        out = tmp_path / "link.npz"
+        (os.symlink if link == "symlink" else os.link)(w, out)
+    res = invoke(spec(tmp_path, DENSE), "--weights", str(w), "--save-output", str(out))
+    one_line_error(res, 2, f"--save-output {out} is the same file as the --weights",
+                   "would destroy the input")
+    assert w.read_bytes() == before
+
+
+def test_outputs_over_the_spec_or_the_image_are_refused(tmp_path):
+    net = spec(tmp_path, "input: 8x8x3\nlayers: [relu]\n")
+    before = Path(net).read_bytes()
+    one_line_error(invoke(net, "--save-output", net), 2, "is the same file as the spec")
+    Image.new("RGB", (8, 8)).save(tmp_path / "cat.svg", format="PNG")
+    one_line_error(invoke(net, "--image", str(tmp_path / "cat.svg"), "--diagram",
+                          str(tmp_path / "cat.svg")), 2, "--diagram", "same file as the --image")
+    # --save-maps . next to an image called 000_input.png: that file would be replaced
+    Image.new("RGB", (8, 8)).save(tmp_path / "000_input.png")
+    res = invoke(net, "--image", str(tmp_path / "000_input.png"), "--save-maps", str(tmp_path))
+    one_line_error(res, 2, "would replace", "000_input.png, the --image")
+    # two outputs naming one file
+    one_line_error(invoke(net, "--run", "-o", str(tmp_path / "x.svg"), "--diagram",
+                          str(tmp_path / "x.svg")), 2, "are the same file")
+    assert Path(net).read_bytes() == before
+
+
+def test_stdin_file_is_an_input_too(tmp_path):
+    net = spec(tmp_path, "input: 8x8x3\nlayers: [relu]\n")
+    with open(net, "rb") as fh:
+        res = subprocess.run(CLI + ["-", "--run", "-o", net], stdin=fh, capture_output=True,
+                             timeout=60)
+    one_line_error(res, 2, "same file as the spec (standard input)")
+    assert Path(net).read_text() == "input: 8x8x3\nlayers: [relu]\n"
+
+
+@pytest.mark.parametrize("option", ["--save-output", "--weights", "--save-maps", "--image",
+                                    "--diagram"])
+def test_empty_paths_are_refused(tmp_path, option):
+    res = invoke(spec(tmp_path, DENSE), option, "")
+    one_line_error(res, 2, f"{option}: the path is empty")
 
 
 # --- 10. kernels never write into broadcast views -------------------------------------------------

@@ -5,6 +5,7 @@ written)."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -172,6 +173,8 @@ class RunSetup:
     save_maps: str | None = None
     maps_layers: str | None = None
     max_memory: int | None = None
+    # the files read (by option): no file written may be one of them
+    inputs: dict[str, str | os.stat_result | None] = field(default_factory=dict)
 
 
 def execute(a: Analysis, setup: RunSetup, on_layer: OnLayer | None = None
@@ -195,6 +198,8 @@ def execute(a: Analysis, setup: RunSetup, on_layer: OnLayer | None = None
     if setup.save_maps:
         from ..images import MapWriter
         writer = MapWriter(setup.save_maps, only)
+        writer.check_inputs([(r.index, r.path) for r in a.layers if len(r.output) == 3],
+                            setup.inputs)
         writer.input(np.asarray(x))
 
     def hook(rec: LayerRecord, y: np.ndarray, lr: LayerRun) -> None:
