@@ -226,7 +226,7 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
         from .memory import Settings, estimate
         mem = estimate(a, Settings(batch, dtype or "float32", mixed_precision,
                                    optimizer or "adam"), memory_convention or "true", fit_limit)
-    failed = (result is not None and not result.verified) or (
+    failed = (result is not None and not result.passed) or (
         mem is not None and mem.fit is not None and mem.fit.batch == 0)
     if quiet:
         out(report.fmt_shape(a.output))

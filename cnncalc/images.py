@@ -7,7 +7,8 @@ own size. Channels follow the spec's input C: 3 = RGB (a grey image is repeated 
 transparency is composited over white, as a viewer shows it), 1 = grey (ITU-R 601-2 luma), 4 = RGBA
 (opaque alpha added when missing). Other channel counts need a ``.npy`` array. A ``.npy`` array is
 used as it is (H×W×C, or H×W for one channel; no scaling, no resizing): its shape must match the
-spec's input unless ``--input auto``. Non-finite values are an error.
+spec's input unless ``--input auto``. Non-finite values (NaN, infinity, in a ``.npy`` array or a
+float TIFF) are an error naming the file.
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ def _pil_array(img, channels: int, path: str) -> np.ndarray:
             raise CnnCalcError(f"{path}: a {img.mode}-mode (high bit depth grey) image gives 1 "
                                f"channel, but the network expects {channels}")
         arr = np.asarray(img, dtype=F32)
-        if img.mode != "F":
+        if img.mode == "F":                # a float TIFF may hold NaN or infinity
+            _refuse_non_finite(arr, path)
+        else:
             arr = arr / F32(65535 if arr.max(initial=0) > 255 else 255)
         arr = arr[:, :, None]
         return np.repeat(arr, 3, axis=2) if channels == 3 else arr
@@ -117,6 +120,19 @@ def load_input(path: str, want: tuple[int, ...] | None, auto: bool) -> np.ndarra
     return np.ascontiguousarray(arr, dtype=F32)
 
 
+def _refuse_non_finite(arr: np.ndarray, path: str, original: np.ndarray | None = None) -> None:
+    """NaN or infinity is refused. ``original``: the array ``arr`` was converted from (a float64
+    beyond float32's range becomes infinite, and is named as such)."""
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        why = "(NaN or infinity)"
+        if original is not None and np.isfinite(original[first]):
+            why = f"(beyond float32's range of ±3.4e38: {original[first]:g})"
+        raise CnnCalcError(f"{path}: {int(bad.sum())} non-finite value(s) {why}, the first at "
+                           f"index {list(first)}")
+
+
 def resize(arr: np.ndarray, h: int, w: int) -> np.ndarray:
     """Bilinear resize (Pillow, per channel in float32 mode, so no precision is lost)."""
     from PIL import Image
@@ -148,12 +164,9 @@ def _load_npy(p: Path, path: str, want: tuple[int, ...] | None, auto: bool) -> n
                            f"is {fmt_shape(want)}; pass --input auto to run at the array's size")
     if min(arr.shape) == 0:
         raise CnnCalcError(f"{path}: array of shape {_dims(arr.shape)} is empty")
-    out = np.ascontiguousarray(arr, dtype=F32)
-    bad = ~np.isfinite(out)
-    if bad.any():
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise CnnCalcError(f"{path}: {int(bad.sum())} non-finite value(s) (NaN or infinity), "
-                           f"the first at index {list(first)}")
+    with np.errstate(over="ignore"):      # float64 beyond float32's range: refused below
+        out = np.ascontiguousarray(arr, dtype=F32)
+    _refuse_non_finite(out, path, arr)
     return out
 
 
@@ -175,14 +188,31 @@ CLIP_PERCENT = 0.5    # normalisation ignores this % of the brightest and darkes
 def normalise(maps: np.ndarray) -> np.ndarray:
     """H×W×C → uint8, each map stretched to 0…255 on its own, from its 0.5th to its 99.5th
     percentile (so that a few extreme pixels do not leave the rest black); a constant map is
-    black."""
+    black, and so are NaN and infinite values (the range ignores them)."""
     m = maps.astype(F32, copy=False)
-    lo, hi = np.percentile(m, [CLIP_PERCENT, 100 - CLIP_PERCENT], axis=(0, 1), keepdims=True)
-    flat = hi <= lo                      # mostly constant: fall back to the full range
-    lo = np.where(flat, m.min(axis=(0, 1), keepdims=True), lo)
-    hi = np.where(flat, m.max(axis=(0, 1), keepdims=True), hi)
-    span = np.where(hi > lo, hi - lo, 1)
-    return np.round(np.clip((m - lo) / span, 0, 1) * 255).astype(np.uint8)
+    pct, low, high = np.percentile, np.min, np.max
+    if not _finite(m):
+        m = np.where(np.isfinite(m), m, F32(np.nan))
+        pct, low, high = np.nanpercentile, np.nanmin, np.nanmax
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)      # a map that is all NaN
+        lo, hi = pct(m, [CLIP_PERCENT, 100 - CLIP_PERCENT], axis=(0, 1), keepdims=True)
+        flat = ~(hi > lo)                    # mostly constant: fall back to the full range
+        if flat.any():
+            lo = np.where(flat, low(m, axis=(0, 1), keepdims=True), lo)
+            hi = np.where(flat, high(m, axis=(0, 1), keepdims=True), hi)
+        lo = np.nan_to_num(lo, nan=0.0, posinf=0.0, neginf=0.0).astype(F32)
+        hi = np.nan_to_num(hi, nan=0.0, posinf=0.0, neginf=0.0).astype(F32)
+        span = np.where(hi > lo, hi - lo, F32(1))
+        out = np.clip((m - lo) / span, 0, 1) * 255
+        np.nan_to_num(out, copy=False, nan=0.0)
+        return np.round(out).astype(np.uint8)
+
+
+def _finite(m: np.ndarray) -> bool:
+    """All values finite, found without a temporary as large as ``m``."""
+    with np.errstate(all="ignore"):
+        return m.size == 0 or bool(np.isfinite(m.min()) and np.isfinite(m.max()))
 
 
 def grid(maps: np.ndarray, max_maps: int = MAX_MAPS) -> np.ndarray:

@@ -427,6 +427,8 @@ def run_json(result, facts: dict[str, Any]) -> dict[str, Any]:
     }
     if result.failure:
         out["failure"] = result.failure
+    if result.nonfinite:
+        out["nonfinite"] = result.nonfinite
     if facts.get("files"):
         out["maps"] = facts["files"]
     if facts.get("output_file"):
@@ -461,6 +463,8 @@ def run_lines(a: Analysis, result, facts: dict[str, Any]) -> list[str]:
                              f"{fmt_shape(rec.output)}, actual {fmt_shape(lr.shape)}")
         if result.failure:
             lines.append(f"Run: ✗ stopped: {result.failure}")
+    if result.nonfinite:
+        lines.append(f"Run: ✗ {printable(result.nonfinite)}")
     if facts.get("maps_dir") is not None:
         skipped = facts.get("maps_skipped", 0)
         lines.append(f"Wrote {len(facts['files'])} feature-map PNG(s) to {facts['maps_dir']}"

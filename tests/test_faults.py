@@ -1,4 +1,4 @@
-"""Faults while running and writing (issue "Hostile input and faults", items 5, 6, 10 and 14):
+"""Faults while running and writing (issue "Hostile input and faults", items 5, 6, 10, 12 and 14):
 each reproduction from the issue is a test. Input-side items (1-3, 7-9, 11,
 13 and the rest of 14) are in test_hostile.py."""
 
@@ -167,6 +167,54 @@ def test_in_place_only_on_writable_arrays():
     assert not _writable(np.broadcast_to(x[:, :1, :1], (1, 4, 4, 3)))
     view = np.lib.stride_tricks.as_strided(x, (1, 4, 4, 3), (0, 0, 0, 4))   # writable, shared
     assert view.flags.writeable and not _writable(view)
+
+
+# --- 12. NaN and infinity -------------------------------------------------------------------------
+
+def test_all_nan_float_tiff_is_refused(tmp_path):
+    Image.fromarray(np.full((8, 8), np.nan, np.float32), mode="F").save(tmp_path / "nan.tif")
+    res = invoke("lenet5", "--image", str(tmp_path / "nan.tif"))
+    one_line_error(res, 2, "nan.tif: 64 non-finite value(s) (NaN or infinity)")
+
+
+def test_float64_weights_beyond_float32_are_refused(tmp_path):
+    np.savez(tmp_path / "w.npz", **{"fc.weight": np.full((4, 2), 1e300),
+                                    "fc.bias": np.zeros(2)})
+    res = invoke(spec(tmp_path, DENSE), "--weights", str(tmp_path / "w.npz"))
+    one_line_error(res, 2, "w.npz: layer 1 'fc' (dense): array 'fc.weight' has values beyond "
+                           "float32's range (±3.4e38), up to 1e+300")
+    np.save(tmp_path / "x.npy", np.full(4, 1e300))
+    res = invoke(spec(tmp_path, DENSE), "--image", str(tmp_path / "x.npy"))
+    one_line_error(res, 2, "x.npy: 4 non-finite value(s) (beyond float32's range of ±3.4e38: "
+                           "1e+300)")
+
+
+def test_a_non_finite_output_fails_the_run(tmp_path):
+    # 3e38 doubled by a fixed kernel overflows float32; then the pool and conv run on threads
+    np.save(tmp_path / "x.npy", np.full((64, 64, 32), 3e38, np.float32))
+    net = spec(tmp_path, "input: 64x64x32\nlayers: [{avgpool: 2}, {conv: {filters: 16, "
+                         "kernel: 3}}, relu]\n")
+    res = invoke(net, "--image", str(tmp_path / "x.npy"), "--save-maps", str(tmp_path / "m"))
+    assert res.code == 1, res.err
+    assert "Run: ✗ the output holds NaN or infinite values; they first appeared in the output " \
+           "of layer 1 'avgpool_1' (avgpool)" in res.out
+    assert "Warning" not in res.err and "overflow" not in res.err, res.err    # no numpy noise
+    js = invoke(net, "--image", str(tmp_path / "x.npy"), "-F", "json")
+    assert js.code == 1 and '"nonfinite": "the output holds NaN' in js.out
+    for png in (tmp_path / "m").iterdir():
+        with Image.open(png) as im:
+            im.load()
+
+
+def test_subprocess_run_with_overflow_prints_no_warnings(tmp_path):
+    # worker threads keep the run's floating-point error handling (no RuntimeWarning lines)
+    np.save(tmp_path / "x.npy", np.full((128, 128, 64), 3e38, np.float32))
+    net = spec(tmp_path, "input: 128x128x64\nlayers: [{avgpool: 2}, {conv: {filters: 32, "
+                         "kernel: 3}}]\n")
+    res = subprocess.run(CLI + [net, "--image", str(tmp_path / "x.npy"), "-q"],
+                         capture_output=True, timeout=120)
+    err = res.stderr.decode()
+    assert res.returncode == 1 and "RuntimeWarning" not in err, err
 
 
 # --- 14. long map file names ----------------------------------------------------------------------

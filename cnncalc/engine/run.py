@@ -41,10 +41,17 @@ class RunResult:
     weights_seconds: float
     failure: str | None = None       # why the run stopped early
     warnings: list[str] = field(default_factory=list)
+    nonfinite: str | None = None     # the output holds NaN or infinity: where they first appeared
 
     @property
     def verified(self) -> bool:
+        """Every layer ran and every shape is the computed one."""
         return self.failure is None and all(lr.ok for lr in self.layers)
+
+    @property
+    def passed(self) -> bool:
+        """Verified, and the output is finite (else ``--run`` exits 1)."""
+        return self.verified and self.nonfinite is None
 
     def mismatches(self) -> list[LayerRun]:
         return [lr for lr in self.layers if not lr.ok]
@@ -63,6 +70,13 @@ def _writable(x: np.ndarray) -> bool:
     """``x`` may be written element by element: not a read-only view, and no two of its
     elements share memory (a broadcast view repeats one value with stride 0)."""
     return bool(x.flags.writeable) and all(st != 0 for st, d in zip(x.strides, x.shape) if d > 1)
+
+
+def _finite(y: np.ndarray) -> bool:
+    """No NaN or infinity in ``y``, found without a temporary of its size."""
+    if y.size == 0 or y.dtype.kind != "f":
+        return True
+    return bool(np.isfinite(y.min()) and np.isfinite(y.max()))
 
 
 def random_input(shape: tuple[int, ...], batch: int, seed: int) -> np.ndarray:
@@ -85,7 +99,8 @@ def run(a: Analysis, x: np.ndarray, weights: WeightSource | None = None,
     if tuple(x.shape[1:]) != tuple(a.input):
         raise CnnCalcError(f"the input array is {fmt_shape(x.shape[1:])}, but the network "
                            f"expects {fmt_shape(a.input)}")
-    with Engine(config) as eng, eng.single_blas():
+    # overflow and invalid values are reported once, as a non-finite output, not as warnings
+    with Engine(config) as eng, eng.single_blas(), np.errstate(all="ignore"):
         return _run(eng, a, x, source, warnings, on_layer)
 
 
@@ -97,6 +112,7 @@ def _run(eng: Engine, a: Analysis, x: np.ndarray, weights: WeightSource, warning
     runs: list[LayerRun] = []
     t_fwd = t_w = 0.0
     failure = None
+    bad_from: LayerRecord | None = None      # the first layer with a non-finite output
     for rec in a.layers:
         t0 = time.perf_counter()
         specs = param_specs(rec)
@@ -129,6 +145,8 @@ def _run(eng: Engine, a: Analysis, x: np.ndarray, weights: WeightSource, warning
         shape = tuple(int(d) for d in y.shape[1:])
         lr = LayerRun(rec.index, rec.name, rec.path, shape, t2 - t1, shape == tuple(rec.output))
         runs.append(lr)
+        if bad_from is None and not _finite(y):
+            bad_from = rec
         if last[rec.index] or rec.index == final:      # an output nothing reads is dropped
             values[rec.index] = y
         for i in set(rec.inputs):
@@ -137,7 +155,12 @@ def _run(eng: Engine, a: Analysis, x: np.ndarray, weights: WeightSource, warning
         if on_layer is not None:
             on_layer(rec, y, lr)
     out = values.get(final) if failure is None else None
-    return RunResult(runs, out, t_fwd, t_w, failure, warnings)
+    nonfinite = None
+    if out is not None and not _finite(out):
+        where = a.layers[bad_from.index - 1] if bad_from is not None else a.layers[-1]
+        nonfinite = (f"the output holds NaN or infinite values; they first appeared in the "
+                     f"output of layer {where.index} '{where.path}' ({where.type})")
+    return RunResult(runs, out, t_fwd, t_w, failure, warnings, nonfinite)
 
 
 # --- the --run command ---------------------------------------------------------------------------

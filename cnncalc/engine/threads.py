@@ -159,8 +159,16 @@ class Engine:
 
     def map(self, fn: Callable[[T], Any], items: Iterable[T]) -> None:
         """fn(item) for every item on the worker threads, whatever the mode (for work that
-        releases the GIL and never calls BLAS, such as random number generation)."""
-        for _ in self.pool().map(fn, items):
+        releases the GIL and never calls BLAS, such as random number generation). The caller's
+        floating-point error handling (``np.errstate``: a run ignores overflow and reports a
+        non-finite output instead) holds on the workers too."""
+        errors = np.geterr()
+
+        def task(item: T) -> Any:
+            with np.errstate(**errors):
+                return fn(item)
+
+        for _ in self.pool().map(task, items):
             pass
 
     def each(self, fn: Callable[[T], Any], items: Sequence[T]) -> None:

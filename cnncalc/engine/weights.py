@@ -197,10 +197,15 @@ class NpzWeights:
             assert fixed is not None
             return fixed
         arr = self.npz[key]
-        if not np.all(np.isfinite(arr)):
-            raise CnnCalcError(f"{self.path}: layer {rec.index} '{rec.path}' ({rec.type}): "
-                               f"array '{key}' contains NaN or infinite values")
-        return np.ascontiguousarray(arr, dtype=F32).reshape(spec.shape)
+        with np.errstate(over="ignore"):      # float64 beyond float32's range: refused below
+            out = np.ascontiguousarray(arr, dtype=F32)
+        if not np.all(np.isfinite(out)):
+            where = f"{self.path}: layer {rec.index} '{rec.path}' ({rec.type}): array '{key}'"
+            if np.all(np.isfinite(arr)):
+                raise CnnCalcError(f"{where} has values beyond float32's range (±3.4e38), up to "
+                                   f"{float(np.max(np.abs(arr))):g}")
+            raise CnnCalcError(f"{where} contains NaN or infinite values")
+        return out.reshape(spec.shape)
 
 
 def _reshapeable(spec: ParamSpec, shape: tuple[int, ...]) -> bool:
