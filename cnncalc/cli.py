@@ -208,10 +208,18 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
                            "torchinfo)")
     shape = input_ if isinstance(input_, tuple) else None       # None: the spec's or auto
     model = load(spec, shape, scale)
+    budget = None
+    if want_run:
+        from .engine import memory_budget
+        budget = memory_budget(max_memory)
     picture = None
     if image is not None:
+        from .engine import OVERHEAD_BYTES
         from .images import load_input
-        picture = load_input(image, shape or model.input, auto)
+        from .report import mib
+        room = None if budget is None else (budget.limit - OVERHEAD_BYTES,   # the interpreter's
+                                            f"{mib(budget.limit)} ({budget.source})")
+        picture = load_input(image, shape or model.input, auto, room)
         shape = tuple(picture.shape) if auto else shape
     a = analyse(model, shape, batch=batch, strict=strict)
     result = None
@@ -220,7 +228,7 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
         result, facts = _run_network(a, quiet, seed=seed, image=picture, image_name=image,
                                      weights=weights_file, save_output=save_output,
                                      save_maps=save_maps, maps_layers=maps_layers,
-                                     max_memory=max_memory, inputs=inputs)
+                                     max_memory=budget, inputs=inputs)
     mem = None
     if want_train:
         from .memory import Settings, estimate
@@ -280,10 +288,9 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
 
 def _run_network(a, quiet: bool, **options):
     """`--run`: the NumPy forward pass, with a progress bar on a terminal for longer runs."""
-    from .engine import RunSetup, default_memory_limit, estimate_seconds, execute
+    from .engine import RunSetup, estimate_seconds, execute
 
-    limit = options.pop("max_memory")
-    setup = RunSetup(**options, max_memory=limit if limit is not None else default_memory_limit())
+    setup = RunSetup(**options)
     if quiet or not sys.stderr.isatty() or os.environ.get("TERM") == "dumb" or \
             estimate_seconds(a) < 1.0:
         return execute(a, setup)
@@ -634,6 +641,10 @@ def run(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         raise
+    except MemoryError:     # the machine's memory, not a bug: --max-memory, ulimit -v
+        click.echo("cnncalc: error: out of memory; give a smaller --input, --batch or "
+                   "--max-memory", err=True)
+        return 2
     except OSError as e:    # writing the output failed: a full disk, a closed descriptor
         where = f" {e.filename}" if e.filename else " the output"
         click.echo(f"cnncalc: error: cannot write{where}: {e.strerror or e}", err=True)

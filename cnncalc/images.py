@@ -9,6 +9,13 @@ transparency is composited over white, as a viewer shows it), 1 = grey (ITU-R 60
 used as it is (H×W×C, or H×W for one channel; no scaling, no resizing): its shape must match the
 spec's input unless ``--input auto``. Non-finite values (NaN, infinity, in a ``.npy`` array or a
 float TIFF) are an error naming the file.
+
+Memory: before a picture is decoded its header gives its size, and a picture whose decoding
+would take more than the run's memory budget, or that has more than
+:data:`~cnncalc.limits.MAX_IMAGE_PIXELS` pixels, is refused (Pillow's decompression-bomb limit is
+set from the same numbers); so is a ``.npy`` array whose header promises too much. The map writer
+works one feature map at a time and declares what it needs (:meth:`MapWriter.scratch_bytes`) for
+the run's memory estimate.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import numpy as np
 from .errors import CnnCalcError
 from .files import atomic_file, clashes, short_name
 from .layers import fmt_shape
+from .limits import MAX_IMAGE_PIXELS
 
 F32 = np.float32
 DATA_DIR = Path(__file__).parent / "data"
@@ -82,10 +90,40 @@ def _over_white(rgba):
     return Image.alpha_composite(bg, rgba).convert("RGB")
 
 
-def load_input(path: str, want: tuple[int, ...] | None, auto: bool) -> np.ndarray:
+def decode_bytes(width: int, height: int, channels: int,
+                 want: tuple[int, ...] | None = None) -> int:
+    """Bytes that decoding a ``width``×``height`` picture into ``channels`` float32 channels
+    takes at its peak: Pillow's own pixels (4 bytes each) and up to two converted copies
+    (orientation, colour mode), the float32 array and its scaled copy, and the resized array
+    with its per-channel planes."""
+    pixels = width * height
+    total = 3 * 4 * pixels + 2 * 4 * channels * pixels
+    if want is not None and len(want) == 3:
+        total += 2 * 4 * channels * want[0] * want[1] + 4 * pixels
+    return total
+
+
+Budget = tuple[int, str]     # bytes that decoding may take, and the budget they come from
+
+
+def _refuse_large(path: str, width: int, height: int, need: int, budget: Budget | None) -> None:
+    from .report import commas, mib
+    if width * height > MAX_IMAGE_PIXELS:
+        raise CnnCalcError(f"{path}: image of {width}x{height} = {commas(width * height)} "
+                           f"pixels, more than the limit of {commas(MAX_IMAGE_PIXELS)}")
+    if budget is not None and need > budget[0]:
+        raise CnnCalcError(f"{path}: decoding this {width}x{height} image would need about "
+                           f"{mib(need)}, more than the memory budget of {budget[1]} allows; "
+                           f"use a smaller image")
+
+
+def load_input(path: str, want: tuple[int, ...] | None, auto: bool,
+               budget: Budget | None = None) -> np.ndarray:
     """Read ``--image PATH`` as a float32 array of the network's input shape (see the module
     docstring for the rules). ``want`` is the spec's input shape (None if the spec has none);
-    with ``auto`` the image's own H×W is kept."""
+    with ``auto`` the image's own H×W is kept. ``budget``: the bytes decoding may take and the
+    budget's description (the picture's header is checked against it before any pixel is
+    decoded)."""
     if path == "":
         raise CnnCalcError("--image: the path is empty")
     p = resolve(path)
@@ -94,26 +132,39 @@ def load_input(path: str, want: tuple[int, ...] | None, auto: bool) -> np.ndarra
     if p.is_dir():
         raise CnnCalcError(f"{path} is a directory, not an image")
     if p.suffix.lower() == ".npy":
-        return _load_npy(p, path, want, auto)
+        return _load_npy(p, path, want, auto, budget)
     from PIL import Image, UnidentifiedImageError
 
+    old_limit = Image.MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = None       # the header's size is checked below, not here
             with Image.open(p) as img:
-                img.load()
                 channels = want[-1] if want is not None and len(want) == 3 else _channels_of(img)
                 if want is not None and len(want) != 3:
                     raise CnnCalcError(f"{path}: the network's input is {fmt_shape(want)}, not "
                                        f"an HxWxC image; pass a .npy array")
+                w, h = img.size         # from the header: nothing is decoded yet
+                _refuse_large(path, w, h, decode_bytes(w, h, max(channels, 1),
+                                                       None if auto else want), budget)
+                # Pillow's own decompression-bomb check, for any other frame it decodes: the
+                # pixel limit, lowered to what the budget allows
+                Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS if budget is None else \
+                    max(1, min(MAX_IMAGE_PIXELS, budget[0] // decode_bytes(1, 1, 4)))
+                img.load()
                 arr = _pil_array(img, channels, path)
     except UnidentifiedImageError:
         raise CnnCalcError(f"{path}: not an image Pillow can read (PNG, JPEG, BMP, TIFF, ...); "
                            f"a NumPy array must end in .npy") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise CnnCalcError(f"{path}: image too large ({e})") from None
+    except MemoryError:
+        raise CnnCalcError(f"{path}: out of memory while decoding the image") from None
     except OSError as e:
         raise CnnCalcError(f"cannot read image {path}: {e.strerror or e}") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = old_limit
     h, w = arr.shape[:2]
     if not auto and want is not None and (h, w) != tuple(want[:2]):
         arr = resize(arr, want[0], want[1])
@@ -141,7 +192,38 @@ def resize(arr: np.ndarray, h: int, w: int) -> np.ndarray:
     return np.stack(chans, axis=2)
 
 
-def _load_npy(p: Path, path: str, want: tuple[int, ...] | None, auto: bool) -> np.ndarray:
+def _npy_header(p: Path) -> tuple[tuple[int, ...], np.dtype] | None:
+    """The shape and dtype a ``.npy`` file declares, from its header (None if unreadable: the
+    full load then says why)."""
+    try:
+        with open(p, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read = {(1, 0): np.lib.format.read_array_header_1_0,
+                    (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+            if read is None:
+                return None
+            shape, _, dtype = read(fh)
+            return tuple(int(d) for d in shape), dtype
+    except (OSError, ValueError, EOFError):
+        return None
+
+
+def _load_npy(p: Path, path: str, want: tuple[int, ...] | None, auto: bool,
+              budget: Budget | None = None) -> np.ndarray:
+    header = _npy_header(p)
+    if header is not None:
+        shape, dtype = header
+        count = math.prod(shape)
+        data = count * dtype.itemsize
+        if data > os.path.getsize(p):
+            raise CnnCalcError(f"cannot read array {path}: its header promises "
+                               f"{_dims(shape)} of {dtype}, more than the file holds")
+        need = data + 2 * 4 * count          # the data, its float32 copy and the finite check
+        if budget is not None and need > budget[0]:
+            from .report import mib
+            raise CnnCalcError(f"{path}: loading this {_dims(shape)} array would need about "
+                               f"{mib(need)}, more than the memory budget of {budget[1]} "
+                               f"allows")
     try:
         arr = np.load(p, allow_pickle=False)
     except (OSError, ValueError, EOFError) as e:
@@ -189,24 +271,33 @@ def normalise(maps: np.ndarray) -> np.ndarray:
     """H×W×C → uint8, each map stretched to 0…255 on its own, from its 0.5th to its 99.5th
     percentile (so that a few extreme pixels do not leave the rest black); a constant map is
     black, and so are NaN and infinite values (the range ignores them)."""
-    m = maps.astype(F32, copy=False)
+    out = np.empty(maps.shape, np.uint8)
+    for k in range(maps.shape[2]):
+        out[:, :, k] = stretch(maps[:, :, k])
+    return out
+
+
+def stretch(m: np.ndarray) -> np.ndarray:
+    """One H×W map → uint8 (see :func:`normalise`), with a few temporaries of its size."""
+    m = m.astype(F32, copy=False)
     pct, low, high = np.percentile, np.min, np.max
     if not _finite(m):
         m = np.where(np.isfinite(m), m, F32(np.nan))
         pct, low, high = np.nanpercentile, np.nanmin, np.nanmax
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)      # a map that is all NaN
-        lo, hi = pct(m, [CLIP_PERCENT, 100 - CLIP_PERCENT], axis=(0, 1), keepdims=True)
-        flat = ~(hi > lo)                    # mostly constant: fall back to the full range
-        if flat.any():
-            lo = np.where(flat, low(m, axis=(0, 1), keepdims=True), lo)
-            hi = np.where(flat, high(m, axis=(0, 1), keepdims=True), hi)
-        lo = np.nan_to_num(lo, nan=0.0, posinf=0.0, neginf=0.0).astype(F32)
-        hi = np.nan_to_num(hi, nan=0.0, posinf=0.0, neginf=0.0).astype(F32)
-        span = np.where(hi > lo, hi - lo, F32(1))
-        out = np.clip((m - lo) / span, 0, 1) * 255
+        lo, hi = (F32(v) for v in pct(m, [CLIP_PERCENT, 100 - CLIP_PERCENT]))
+        if not hi > lo:                      # mostly constant: fall back to the full range
+            lo, hi = F32(low(m)), F32(high(m))
+        lo = lo if np.isfinite(lo) else F32(0)
+        hi = hi if np.isfinite(hi) else F32(0)
+        out = m - lo                         # one new array; the rest is done in it
+        out /= hi - lo if hi > lo else F32(1)
+        np.clip(out, 0, 1, out=out)
+        out *= 255
+        np.round(out, out=out)
         np.nan_to_num(out, copy=False, nan=0.0)
-        return np.round(out).astype(np.uint8)
+        return out.astype(np.uint8)
 
 
 def _finite(m: np.ndarray) -> bool:
@@ -215,27 +306,50 @@ def _finite(m: np.ndarray) -> bool:
         return m.size == 0 or bool(np.isfinite(m.min()) and np.isfinite(m.max()))
 
 
-def grid(maps: np.ndarray, max_maps: int = MAX_MAPS) -> np.ndarray:
-    """H×W×C feature maps → one grey uint8 image: a near-square grid of normalised tiles
-    separated by mid-grey lines."""
-    h, w, c = maps.shape
-    c = min(c, max_maps)
-    tiles = normalise(maps[:, :, :c])
+def _layout(h: int, w: int, c: int) -> tuple[int, int, int, int, int, int]:
+    """A grid of ``c`` maps of ``h``×``w``: (rows, columns, enlargement, subsampling, tile
+    height, tile width)."""
     cols = math.ceil(math.sqrt(c))
     rows = math.ceil(c / cols)
     up = max(1, math.ceil(MIN_TILE / max(h, w)))
     down = max(1, math.ceil(cols * w * up / MAX_WIDTH)) if up == 1 else 1
-    if up > 1:
-        tiles = tiles.repeat(up, axis=0).repeat(up, axis=1)
-    elif down > 1:
-        tiles = tiles[::down, ::down]
-    th, tw = tiles.shape[:2]
+    th, tw = (h * up, w * up) if up > 1 else (-(-h // down), -(-w // down))
+    return rows, cols, up, down, th, tw
+
+
+def grid(maps: np.ndarray, max_maps: int = MAX_MAPS) -> np.ndarray:
+    """H×W×C feature maps → one grey uint8 image: a near-square grid of normalised tiles
+    separated by mid-grey lines. Maps too large for the grid's width are subsampled first, and
+    each tile is stretched from the percentiles of the pixels it shows; the maps are taken out
+    of the H×W×C array in one pass, then handled one at a time, so the memory this takes is
+    about the grid's, not the layer's (see :func:`grid_bytes`)."""
+    h, w, c = maps.shape
+    c = min(c, max_maps)
+    rows, cols, up, down, th, tw = _layout(h, w, c)
+    shown = maps[::down, ::down, :c] if down > 1 else maps[:, :, :c]
+    planes = np.ascontiguousarray(np.moveaxis(shown, 2, 0))      # C × h × w
     out = np.full((rows * (th + GAP) + GAP, cols * (tw + GAP) + GAP), 128, np.uint8)
     for k in range(c):
+        tile = stretch(planes[k])
+        if up > 1:
+            tile = tile.repeat(up, axis=0).repeat(up, axis=1)
         r, q = divmod(k, cols)
         y, x = GAP + r * (th + GAP), GAP + q * (tw + GAP)
-        out[y:y + th, x:x + tw] = tiles[:, :, k]
+        out[y:y + th, x:x + tw] = tile
     return out
+
+
+def grid_bytes(shape: tuple[int, ...]) -> int:
+    """The most memory :func:`grid` and writing its PNG take for an H×W×C output: the maps as
+    shown (one float32 copy), the temporaries of one tile's stretch (five float32 copies of a
+    tile, a mask, the uint8 tile and its enlargement) and the grid three times (the array,
+    Pillow's image, the compressed file)."""
+    h, w, c = shape
+    c = min(c, MAX_MAPS)
+    rows, cols, up, down, th, tw = _layout(h, w, c)
+    shown = c * (th // up) * (tw // up)
+    grid_px = (rows * (th + GAP) + GAP) * (cols * (tw + GAP) + GAP)
+    return 4 * shown + 6 * 4 * (th // up) * (tw // up) + 2 * th * tw + 3 * grid_px
 
 
 def picture(x: np.ndarray) -> np.ndarray:
@@ -245,6 +359,12 @@ def picture(x: np.ndarray) -> np.ndarray:
         x = (x - lo) / (hi - lo if hi > lo else 1)
     img = np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)
     return img[:, :, 0] if img.shape[2] == 1 else img
+
+
+def picture_bytes(shape: tuple[int, ...]) -> int:
+    """The most memory :func:`picture` and writing its PNG take: three float32 copies of the
+    input and the image three times (uint8)."""
+    return (3 * 4 + 3) * math.prod(shape)
 
 
 def _safe(name: str) -> str:
@@ -270,14 +390,30 @@ class MapWriter:
         self.dir = Path(directory)
         if self.dir.exists() and not self.dir.is_dir():
             raise CnnCalcError(f"--save-maps {directory} is a file, not a directory")
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise CnnCalcError(f"cannot create --save-maps directory {directory}: "
-                               f"{e.strerror or e}") from None
         self.only = only
         self.written: list[Path] = []
         self.skipped = 0
+
+    def open(self) -> None:
+        """Create the directory (once the run is known to fit in memory)."""
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise CnnCalcError(f"cannot create --save-maps directory {self.dir}: "
+                               f"{e.strerror or e}") from None
+
+    def wanted(self, index: int, shape: tuple[int, ...]) -> bool:
+        """Whether node ``index`` (0 = the input) with this output shape gets a file."""
+        return len(shape) == 3 and (index == 0 or self.only is None or index in self.only)
+
+    def scratch_bytes(self, index: int, shape: tuple[int, ...]) -> int:
+        """What writing node ``index``'s file takes besides the output itself (for the run's
+        memory estimate; 0 for nodes that get no file)."""
+        if not self.wanted(index, shape):
+            return 0
+        if index == 0 and shape[-1] in (1, 3):
+            return picture_bytes(shape)
+        return grid_bytes(shape)
 
     def check_inputs(self, layers: list[tuple[int, str]],
                      inputs: dict[str, str | os.stat_result | None]) -> None:

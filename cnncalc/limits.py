@@ -9,3 +9,5 @@ MAX_YAML_VALUES = 1_000_000      # values after YAML aliases are expanded (alias
 MAX_NAME_LENGTH = 200            # characters in a layer or model name
 MAX_INT_DIGITS = 100             # digits in an integer of a spec
 MAX_SHAPE_INPUT = 1 << 20        # characters read from stdin for a quick calculator's '-' (1 MiB)
+MAX_IMAGE_PIXELS = 89_478_485    # pixels of an --image (Pillow's own decompression-bomb threshold);
+                                 # lower when the memory budget allows fewer

@@ -1,12 +1,15 @@
-"""Faults while running and writing (issue "Hostile input and faults", items 5, 6, 10, 12 and 14):
+"""Faults while running and writing (issue "Hostile input and faults", items 4-6, 10, 12 and 14):
 each reproduction from the issue is a test. Input-side items (1-3, 7-9, 11,
 13 and the rest of 14) are in test_hostile.py."""
 
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
+import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +37,130 @@ def spec(tmp_path: Path, text: str, name: str = "net.yaml") -> str:
     p = tmp_path / name
     p.write_text(text)
     return str(p)
+
+
+# --- 4. --max-memory covers everything ------------------------------------------------------------
+
+def _peak_rss(args: list[str], cwd: Path, timeout: float = 240) -> tuple[int, int, str]:
+    """Run the CLI; return its exit code, its own peak resident memory (bytes) and stderr."""
+    with open(cwd / "stderr.txt", "wb") as err:
+        proc = subprocess.Popen(CLI + args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
+        t0 = time.monotonic()
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() - t0 > timeout:
+                proc.kill()
+                pytest.fail(f"cnncalc {' '.join(args)} took more than {timeout} s")
+            time.sleep(0.05)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_maxrss * 1024, (cwd / "stderr.txt").read_text()
+
+
+def test_a_run_with_maps_stays_within_max_memory(tmp_path):
+    # the issue: a 2000x2000x3 input, one 1x1 conv with 64 filters, --save-maps: the output alone
+    # is 977 MiB, and the maps used to be normalised on whole-layer copies (5 GB peak)
+    net = spec(tmp_path, "input: 2000x2000x3\nlayers: [{conv: {filters: 64, kernel: 1}}]\n")
+    code, peak, err = _peak_rss([net, "--run", "--save-maps", "m", "--max-memory", "1.3G", "-q"],
+                                tmp_path)
+    assert code in (0, 2), err
+    if code == 2:
+        one_line_error(subprocess.CompletedProcess([], 2, b"", err.encode()), 2, "1.3 GiB")
+    else:
+        assert peak <= 1.3 * GIB * 1.1, f"peak {peak / GIB:.2f} GiB"
+        assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["000_input.png",
+                                                                      "001_conv_1.png"]
+
+
+def test_the_maps_count_in_the_estimate(tmp_path):
+    # writing the maps needs memory after a layer, while its output is live: refused up front
+    from cnncalc import analyse, load
+    from cnncalc.engine import estimate_memory
+    from cnncalc.images import MapWriter
+    a = analyse(load(spec(tmp_path, "input: 512x512x3\nlayers: [{conv: {filters: 64, "
+                                    "kernel: 1}}]\n")))
+    plain = estimate_memory(a).peak
+    maps = estimate_memory(a, after=MapWriter(str(tmp_path / "m")).scratch_bytes).peak
+    assert maps > plain
+    limit = (plain + maps) // 2
+    res = invoke(spec(tmp_path, "input: 512x512x3\nlayers: [{conv: {filters: 64, kernel: 1}}]\n"),
+                 "--save-maps", str(tmp_path / "m"), "--max-memory", str(limit))
+    one_line_error(res, 2, "--run would need about", "(--max-memory)")
+    assert not (tmp_path / "m").exists()          # refused before anything was written
+    res = invoke(str(tmp_path / "net.yaml"), "--max-memory", str(limit), "-q")
+    assert res.code == 0, res.err                 # without the maps it fits
+
+
+def _png_header(path: Path, width: int, height: int) -> None:
+    """A PNG that claims width x height pixels (and holds none): the size is read from the
+    header and refused before anything is decoded."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n"
+                     + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
+def test_image_size_is_checked_from_the_header(tmp_path):
+    _png_header(tmp_path / "big.png", 9000, 9000)
+    res = invoke("edges", "--image", str(tmp_path / "big.png"), "--input", "auto",
+                 "--max-memory", "500M")
+    one_line_error(res, 2, "big.png: decoding this 9000x9000 image would need about",
+                   "more than the memory budget of 500.0 MiB (--max-memory) allows")
+    _png_header(tmp_path / "bomb.png", 30000, 30000)
+    res = invoke("edges", "--image", str(tmp_path / "bomb.png"))
+    one_line_error(res, 2, "bomb.png: image of 30000x30000 = 900,000,000 pixels, more than the "
+                           "limit of 89,478,485")
+
+
+def test_npy_size_is_checked_from_the_header(tmp_path):
+    with open(tmp_path / "lie.npy", "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, {"descr": "<f4", "fortran_order": False,
+                                                  "shape": (100_000, 100_000, 3)})
+        fh.write(b"x" * 100)
+    res = invoke("edges", "--image", str(tmp_path / "lie.npy"), "--input", "auto")
+    one_line_error(res, 2, "lie.npy: its header promises 100000x100000x3 of float32, more than "
+                           "the file holds")
+    np.save(tmp_path / "ok.npy", np.zeros((600, 600, 3), np.float32))
+    res = invoke("edges", "--image", str(tmp_path / "ok.npy"), "--input", "auto",
+                 "--max-memory", "100M")
+    one_line_error(res, 2, "ok.npy: loading this 600x600x3 array would need about")
+
+
+def _ulimit(kib: int, args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-c", f"ulimit -v {kib}; exec {' '.join(CLI)} {args}"],
+                          capture_output=True, timeout=120)
+
+
+def test_vgg16_under_an_address_space_limit_fits_or_refuses():
+    # the issue: `cnncalc vgg16 --run` under `ulimit -v 600000` died with a MemoryError. The
+    # default budget now respects RLIMIT_AS (less what is mapped and the worker threads'
+    # reservations): it runs if it fits (two cores here), else it refuses naming the budget
+    res = _ulimit(600_000, "vgg16 --run -q")
+    err = res.stderr.decode()
+    assert "MemoryError" not in err and "Traceback" not in err, err
+    if res.returncode == 2:
+        one_line_error(res, 2, "ulimit -v 600000")
+    else:
+        assert res.returncode == 0 and res.stdout.decode().strip() == "[1000]", err
+    # eight images do not fit on any machine: refused before running, naming the budget
+    one_line_error(_ulimit(600_000, "vgg16 --run -q --batch 8"), 2, "--run would need about",
+                   "the address-space limit, ulimit -v 600000", "worker thread(s)",
+                   "a smaller --batch than 8")
+
+
+def test_a_memory_error_during_a_run_is_one_line(monkeypatch, tmp_path):
+    from cnncalc.engine import ops
+
+    def no_memory(ctx, xs):
+        raise MemoryError("Unable to allocate 98.0 MiB")
+    monkeypatch.setitem(ops.OPS, "relu", ops.Op(no_memory))
+    res = invoke(spec(tmp_path, "input: 8x8x3\nlayers: [{conv: {filters: 2, kernel: 1}}, "
+                                "relu]\n"), "--run", "--max-memory", "1G")
+    one_line_error(res, 2, "--run out of memory at layer 2 'relu_1' (relu): Unable to allocate "
+                           "98.0 MiB", "the limit of 1.0 GiB (--max-memory)")
 
 
 # --- 5. every output is written whole or not at all -----------------------------------------------

@@ -35,21 +35,24 @@ from .conv import conv2d, conv_transpose2d, depthwise
 from .dense import STREAM_MIN_VALUES, StreamedUniform
 from .geometry import positions, resolve_pads
 from .ops import OPS, Ctx, Op
-from .planner import (OVERHEAD_BYTES, MemoryEstimate, available_memory, check_memory,
-                      default_memory_limit, estimate_memory, estimate_seconds)
+from .planner import (OVERHEAD_BYTES, Budget, MemoryEstimate, address_space_budget,
+                      available_memory, check_memory, default_memory_limit, estimate_memory,
+                      estimate_seconds, memory_budget)
 from .pool import adaptive_pool2d, lrn, pool2d
 from .resize import pad_nhwc
 from .rng import uniform
-from .run import LayerRun, RunResult, RunSetup, execute, random_input, resolve_layers, run
+from .run import (LayerRun, OutOfMemory, RunResult, RunSetup, execute, random_input,
+                  resolve_layers, run)
 from .threads import Engine
 from .weights import NpzWeights, RandomWeights, WeightSource, npz_keys, param_specs
 from .winograd import winograd3x3, winograd_weights
 
-__all__ = ["F32", "OPS", "OVERHEAD_BYTES", "STREAM_MIN_VALUES", "Ctx", "Engine", "EngineConfig",
-           "LayerRun", "MemoryEstimate", "NpzWeights", "Op", "RandomWeights", "RunResult",
-           "RunSetup", "StreamedUniform", "WeightSource", "activate", "adaptive_pool2d",
-           "available_memory", "check_memory", "conv2d", "conv_transpose2d",
-           "default_memory_limit", "depthwise", "estimate_memory", "estimate_seconds", "execute",
-           "lrn", "npz_keys", "pad_nhwc", "param_specs", "pool2d", "positions",
-           "random_input", "resolve_layers", "resolve_pads", "run", "uniform", "winograd3x3",
+__all__ = ["F32", "OPS", "OVERHEAD_BYTES", "STREAM_MIN_VALUES", "Budget", "Ctx", "Engine",
+           "EngineConfig", "LayerRun", "MemoryEstimate", "NpzWeights", "Op", "OutOfMemory",
+           "RandomWeights", "RunResult", "RunSetup", "StreamedUniform", "WeightSource",
+           "activate", "adaptive_pool2d", "address_space_budget", "available_memory",
+           "check_memory", "conv2d", "conv_transpose2d", "default_memory_limit", "depthwise",
+           "estimate_memory", "estimate_seconds", "execute", "lrn", "memory_budget", "npz_keys",
+           "pad_nhwc", "param_specs", "pool2d", "positions", "random_input", "resolve_layers",
+           "resolve_pads", "run", "uniform", "winograd3x3",
            "winograd_weights"]

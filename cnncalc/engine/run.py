@@ -18,7 +18,7 @@ from ..errors import CnnCalcError
 from ..layers import fmt_shape, suggest
 from .config import F32, EngineConfig
 from .ops import OPS, Ctx
-from .planner import check_memory, last_uses
+from .planner import Budget, check_memory, last_uses
 from .threads import Engine
 from .weights import NpzWeights, RandomWeights, WeightSource, param_specs
 
@@ -79,6 +79,10 @@ def _finite(y: np.ndarray) -> bool:
     return bool(np.isfinite(y.min()) and np.isfinite(y.max()))
 
 
+class OutOfMemory(CnnCalcError):
+    """A layer's arrays did not fit (a MemoryError during the run)."""
+
+
 def random_input(shape: tuple[int, ...], batch: int, seed: int) -> np.ndarray:
     """A seeded random input in [0, 1), like an image scaled to that range."""
     gen = np.random.Generator(np.random.SFC64(np.random.SeedSequence([seed, 0x1A9E])))
@@ -114,46 +118,51 @@ def _run(eng: Engine, a: Analysis, x: np.ndarray, weights: WeightSource, warning
     failure = None
     bad_from: LayerRecord | None = None      # the first layer with a non-finite output
     for rec in a.layers:
-        t0 = time.perf_counter()
-        specs = param_specs(rec)
-        params = {s.key: weights.get(rec, s, k, eng) for k, s in enumerate(specs)}
-        t1 = time.perf_counter()
-        xs = [values[i] for i in rec.inputs]
-        first = rec.inputs[0]
-        # input 0 may be overwritten when nothing else reads it (or shares its memory) and it
-        # is writable element by element (a kernel may return a read-only or broadcast view:
-        # upsampling a 1x1 map, a crop)
-        inplace = (last[first] == rec.index and rec.inputs.count(first) == 1 and first != 0
-                   and _writable(xs[0])
-                   and not any(_root(values[j]) is _root(xs[0])
-                               for j in values if j != first and last[j] > rec.index))
         try:
-            ctx = Ctx(rec, params, inplace, eng)
-            own = getattr(rec.layer, "forward", None)    # a layer may carry its own kernel
-            y = own(xs, params, ctx) if own is not None else OPS[rec.layer.op].run(ctx, xs)
-        except CnnCalcError:
-            raise
-        except Exception as e:   # an engine failure is a failed check, reported per layer
-            failure = (f"layer {rec.index} '{rec.path}' ({rec.type}) failed on input "
-                       f"{', '.join(fmt_shape(v.shape[1:]) for v in xs)}: "
-                       f"{type(e).__name__}: {e}")
-            break
-        del params, xs
-        t2 = time.perf_counter()
-        t_w += t1 - t0
-        t_fwd += t2 - t1
-        shape = tuple(int(d) for d in y.shape[1:])
-        lr = LayerRun(rec.index, rec.name, rec.path, shape, t2 - t1, shape == tuple(rec.output))
-        runs.append(lr)
-        if bad_from is None and not _finite(y):
-            bad_from = rec
-        if last[rec.index] or rec.index == final:      # an output nothing reads is dropped
-            values[rec.index] = y
-        for i in set(rec.inputs):
-            if last[i] == rec.index and i != final:
-                values.pop(i, None)
-        if on_layer is not None:
-            on_layer(rec, y, lr)
+            t0 = time.perf_counter()
+            specs = param_specs(rec)
+            params = {s.key: weights.get(rec, s, k, eng) for k, s in enumerate(specs)}
+            t1 = time.perf_counter()
+            xs = [values[i] for i in rec.inputs]
+            first = rec.inputs[0]
+            # input 0 may be overwritten when nothing else reads it (or shares its memory) and
+            # it is writable element by element (a kernel may return a read-only or broadcast
+            # view: upsampling a 1x1 map, a crop)
+            inplace = (last[first] == rec.index and rec.inputs.count(first) == 1 and first != 0
+                       and _writable(xs[0])
+                       and not any(_root(values[j]) is _root(xs[0])
+                                   for j in values if j != first and last[j] > rec.index))
+            try:
+                ctx = Ctx(rec, params, inplace, eng)
+                own = getattr(rec.layer, "forward", None)    # a layer may carry its own kernel
+                y = own(xs, params, ctx) if own is not None else OPS[rec.layer.op].run(ctx, xs)
+            except (CnnCalcError, MemoryError):
+                raise
+            except Exception as e:   # an engine failure is a failed check, reported per layer
+                failure = (f"layer {rec.index} '{rec.path}' ({rec.type}) failed on input "
+                           f"{', '.join(fmt_shape(v.shape[1:]) for v in xs)}: "
+                           f"{type(e).__name__}: {e}")
+                break
+            del params, xs
+            t2 = time.perf_counter()
+            t_w += t1 - t0
+            t_fwd += t2 - t1
+            shape = tuple(int(d) for d in y.shape[1:])
+            lr = LayerRun(rec.index, rec.name, rec.path, shape, t2 - t1,
+                          shape == tuple(rec.output))
+            runs.append(lr)
+            if bad_from is None and not _finite(y):
+                bad_from = rec
+            if last[rec.index] or rec.index == final:      # an output nothing reads is dropped
+                values[rec.index] = y
+            for i in set(rec.inputs):
+                if last[i] == rec.index and i != final:
+                    values.pop(i, None)
+            if on_layer is not None:
+                on_layer(rec, y, lr)
+        except MemoryError as e:
+            raise OutOfMemory(f"out of memory at layer {rec.index} '{rec.path}' ({rec.type})"
+                              + (f": {e}" if str(e) else "")) from None
     out = values.get(final) if failure is None else None
     nonfinite = None
     if out is not None and not _finite(out):
@@ -195,34 +204,37 @@ class RunSetup:
     save_output: str | None = None
     save_maps: str | None = None
     maps_layers: str | None = None
-    max_memory: int | None = None
+    max_memory: int | Budget | None = None   # bytes (--max-memory) or a budget with its source
     # the files read (by option): no file written may be one of them
     inputs: dict[str, str | os.stat_result | None] = field(default_factory=dict)
 
 
 def execute(a: Analysis, setup: RunSetup, on_layer: OnLayer | None = None
             ) -> tuple[RunResult, dict[str, Any]]:
-    """Check memory, build the input and weights, run, and write the requested files (each one
-    whole or not at all). Returns the result and facts for the report (input, weights, files
-    written)."""
+    """Check memory (the run, and writing the maps), build the input and weights, run, and write
+    the requested files (each one whole or not at all). Returns the result and facts for the
+    report (input, weights, files written)."""
     from ..files import atomic_file
 
     weights: NpzWeights | RandomWeights = NpzWeights(setup.weights) if setup.weights \
         else RandomWeights(setup.seed)
-    est = check_memory(a, setup.max_memory, streamed=isinstance(weights, RandomWeights))
+    only = resolve_layers(a, setup.maps_layers) if setup.maps_layers else None
+    writer = None
+    if setup.save_maps is not None:
+        from ..images import MapWriter
+        writer = MapWriter(setup.save_maps, only)
+        writer.check_inputs([(r.index, r.path) for r in a.layers if len(r.output) == 3],
+                            setup.inputs)
+    est = check_memory(a, setup.max_memory, streamed=isinstance(weights, RandomWeights),
+                       after=writer.scratch_bytes if writer is not None else None)
     if setup.image is not None:
         x = np.broadcast_to(setup.image, (a.batch,) + setup.image.shape)
         source = setup.image_name or "image"
     else:
         x = random_input(a.input, a.batch, setup.seed)
         source = f"random [0, 1), seed {setup.seed}"
-    only = resolve_layers(a, setup.maps_layers) if setup.maps_layers else None
-    writer = None
-    if setup.save_maps:
-        from ..images import MapWriter
-        writer = MapWriter(setup.save_maps, only)
-        writer.check_inputs([(r.index, r.path) for r in a.layers if len(r.output) == 3],
-                            setup.inputs)
+    if writer is not None:
+        writer.open()
         writer.input(np.asarray(x))
 
     def hook(rec: LayerRecord, y: np.ndarray, lr: LayerRun) -> None:
@@ -231,7 +243,17 @@ def execute(a: Analysis, setup: RunSetup, on_layer: OnLayer | None = None
         if on_layer is not None:
             on_layer(rec, y, lr)
 
-    result = run(a, x, weights, hook)
+    try:
+        result = run(a, x, weights, hook)
+    except OutOfMemory as e:
+        from ..report import mib
+        budget = Budget(setup.max_memory, "--max-memory") \
+            if isinstance(setup.max_memory, int) else setup.max_memory
+        within = f"the limit of {mib(budget.limit)} ({budget.source})" if budget is not None \
+            else "no limit"
+        raise CnnCalcError(f"--run {e}; the estimate was {mib(est.peak)} against {within}: "
+                           f"the memory is not there, try a smaller --input or --max-memory"
+                           ) from None
     fixed = [r for r in a.layers if getattr(r.layer, "weights", None) is not None]
     described = weights.description
     if fixed and not setup.weights:
