@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import CheckFailed, CnnCalcError
+from .errors import CheckFailed, CnnCalcError, printable
 from .paramtypes import KERNEL, PADDING, PAIR, SHAPE, SIZE, Kernel, Shape
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -78,7 +78,9 @@ def main() -> None:
       -d --dilation   -k --filters (kernels)   -g --groups   -e --explain   -q --quiet
       -F --format   -S --summary   -i --input   -b --batch   -r --run   -o --save-output
     \b
-    Exit codes: 0 ok, 1 a check failed (--expect), 2 bad input.
+    Exit codes: 0 ok, 1 a check failed (--expect, --run), 2 bad input, 74 the output could
+    not be written, 130 interrupted, 70 an internal error (a bug: --debug, anywhere on the
+    command line, shows its traceback).
     Run `cnncalc model --help` for the options of `cnncalc SPEC`.
     """
 
@@ -612,9 +614,19 @@ def convert_cmd(spec: str, output: str | None, scale: str | None) -> None:
 
 # --- entry point ---------------------------------------------------------------------------------
 
+def _debug_flag(args: list[str]) -> tuple[list[str], bool]:
+    """``--debug`` anywhere before a ``--`` (any command) shows an internal error's traceback, as
+    ``CNNCALC_DEBUG=1`` does; it is taken out before click parses the rest."""
+    end = args.index("--") if "--" in args else len(args)
+    if "--debug" not in args[:end]:
+        return args, bool(os.environ.get("CNNCALC_DEBUG"))
+    return [a for a in args[:end] if a != "--debug"] + args[end:], True
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code (never raises for user errors)."""
     args = sys.argv[1:] if argv is None else list(argv)
+    args, debug = _debug_flag(args)
     if not args:
         args = ["--help"]
     try:
@@ -634,7 +646,7 @@ def run(argv: list[str] | None = None) -> int:
         msg = e.format_message().replace("\n", " ")
         ctx = getattr(e, "ctx", None)
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        click.echo(f"cnncalc: error: {msg}{hint}", err=True)
+        click.echo(f"cnncalc: error: {printable(msg)}{hint}", err=True)
         return 2
     except KeyboardInterrupt:
         click.echo("cnncalc: interrupted", err=True)
@@ -647,16 +659,19 @@ def run(argv: list[str] | None = None) -> int:
         return 2
     except OSError as e:    # writing the output failed: a full disk, a closed descriptor
         where = f" {e.filename}" if e.filename else " the output"
-        click.echo(f"cnncalc: error: cannot write{where}: {e.strerror or e}", err=True)
+        click.echo(f"cnncalc: error: cannot write{printable(str(where))}: "
+                   f"{e.strerror or e}", err=True)
         return EXIT_IO
-    except Exception as e:  # a bug: say so in one line; CNNCALC_DEBUG=1 shows the traceback
-        if os.environ.get("CNNCALC_DEBUG"):
+    except Exception as e:  # a bug: say so in one line; --debug shows the traceback
+        if debug:
             raise
-        click.echo(f"cnncalc: internal error: {type(e).__name__}: {e} (please report it; "
-                   f"CNNCALC_DEBUG=1 shows the traceback)", err=True)
-        return 70
+        what = printable(f"{type(e).__name__}: {e}".replace("\n", " "))[:500]
+        click.echo(f"cnncalc: internal error: {what} (a bug in cnncalc: please report it with "
+                   f"the command; --debug or CNNCALC_DEBUG=1 shows the traceback)", err=True)
+        return EXIT_BUG
 
 
+EXIT_BUG = 70    # sysexits.h EX_SOFTWARE: an internal error (a bug)
 EXIT_IO = 74     # sysexits.h EX_IOERR: the output could not be written
 
 

@@ -365,3 +365,29 @@ def test_maps_of_layers_with_long_paths(tmp_path):
     assert short_name("x" * 300, ".png") == short_name("x" * 300, ".png")
     assert short_name("x" * 300, ".png") != short_name("x" * 299 + "y", ".png")
     assert short_name("short", ".png") == "short.png"
+
+
+# --- exit 70 only for a real bug ------------------------------------------------------------------
+
+def test_internal_error_is_one_line_and_debug_shows_the_traceback(tmp_path):
+    # a real bug, simulated: the analysis breaks in a way no input can cause
+    code = ("import sys, cnncalc.analysis as a\n"
+            "def broken(*args, **kwargs):\n    raise RuntimeError('line one\\nline two')\n"
+            "a.analyse = broken\n"
+            "from cnncalc._entry import main\nsys.argv = ['cnncalc'] + sys.argv[1:]\nmain()\n")
+    res = subprocess.run([sys.executable, "-c", code, "lenet5"], capture_output=True, timeout=60)
+    err = one_line_error(res, 70, "cnncalc: internal error: RuntimeError: line one line two",
+                         "please report it", "--debug")
+    assert "Traceback" not in err
+    for extra, env in ((["--debug"], {}), ([], {"CNNCALC_DEBUG": "1"})):
+        res = subprocess.run([sys.executable, "-c", code, "lenet5", *extra], capture_output=True,
+                             timeout=60, env={**os.environ, **env})
+        assert res.returncode != 70 and b"Traceback" in res.stderr and \
+            b"RuntimeError: line one" in res.stderr
+
+
+def test_debug_is_not_an_option_after_the_separator(tmp_path):
+    from cnncalc.cli import _debug_flag
+    assert _debug_flag(["vgg16", "--debug"]) == (["vgg16"], True)
+    assert _debug_flag(["--", "--debug"]) == (["--", "--debug"], bool(
+        os.environ.get("CNNCALC_DEBUG")))
