@@ -1,5 +1,5 @@
-"""Faults while running and writing (issue "Hostile input and faults", items 4-6, 10, 12 and 14):
-each reproduction from the issue is a test. Input-side items (1-3, 7-9, 11,
+"""Faults while running and writing (issue "Hostile input and faults", items 4, 5, 6, 10, 12, 14
+and the exit-70 rule): each reproduction from the issue is a test. Input-side items (1-3, 7-9, 11,
 13 and the rest of 14) are in test_hostile.py."""
 
 from __future__ import annotations
