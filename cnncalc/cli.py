@@ -596,9 +596,11 @@ def convert_cmd(spec: str, output: str | None, scale: str | None) -> None:
       cnncalc convert yolov4-tiny.cfg -o yolov4-tiny.yaml
       cnncalc convert model.onnx | cnncalc - -S
     """
+    from .files import check_paths, stdin_stat
     from .readers import read, to_yaml
     from .spec import build
 
+    check_paths({"FILE": stdin_stat() if spec == "-" else spec}, {"--output": output})
     label, stem, doc, fmt = read(spec, scale)
     if not isinstance(doc, str):
         build(doc, label, stem)         # a file that cannot be a model fails here, not later

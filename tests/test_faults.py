@@ -258,6 +258,20 @@ def test_outputs_over_the_spec_or_the_image_are_refused(tmp_path):
     assert Path(net).read_bytes() == before
 
 
+def test_convert_output_over_its_input_is_refused(tmp_path):
+    from conftest import ROOT
+    cfg = tmp_path / "yolov3-tiny.cfg"
+    cfg.write_bytes((ROOT / "tests/data/darknet/yolov3-tiny.cfg").read_bytes())
+    before = cfg.read_bytes()
+    one_line_error(invoke("convert", str(cfg), "-o", str(cfg)), 2,
+                   "--output", "is the same file as the FILE")
+    one_line_error(invoke("convert", str(cfg), "-o", ""), 2, "--output: the path is empty")
+    assert cfg.read_bytes() == before
+    res = invoke("convert", str(cfg), "-o", str(tmp_path / "y.yaml"))
+    assert res.code == 0 and (tmp_path / "y.yaml").read_text().startswith("#"), res.err
+    assert sorted(os.listdir(tmp_path)) == ["y.yaml", "yolov3-tiny.cfg"]       # no temp file
+
+
 def test_stdin_file_is_an_input_too(tmp_path):
     net = spec(tmp_path, "input: 8x8x3\nlayers: [relu]\n")
     with open(net, "rb") as fh:
