@@ -166,10 +166,11 @@ def test_closed_stdin_and_long_paths_are_bad_input():
 
 
 def test_ctrl_c_during_a_run_exits_130_with_one_line():
-    # a real SIGINT, sent once the run is under way (vgg16 at batch 4 runs for seconds)
-    proc = subprocess.Popen(CLI + ["vgg16", "--run", "--batch", "4"], stdout=subprocess.PIPE,
+    # a real SIGINT, sent once the run is under way: vgg16 at batch 8 runs for 4 s or more
+    # (at batch 4 it could finish in 2 s on two idle cores, and the signal then came too late)
+    proc = subprocess.Popen(CLI + ["vgg16", "--run", "--batch", "8"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-    time.sleep(2.0)
+    time.sleep(1.5)
     proc.send_signal(2)
     out, err = proc.communicate(timeout=60)
     text = err.decode()
