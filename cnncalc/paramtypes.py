@@ -3,9 +3,12 @@
 A shape (``224x224x3``, ``224X224x3``, ``224×224×3``, ``[4096]``), a kernel (``3``, ``1x7``, or a
 quiz's ``3x3x3`` with the depth), a window pair (stride, dilation, pool size), a padding and a
 memory size (``1.5G``, ``800MiB``, ``8000MB``, ``8e9``, plain bytes) are converted here, so the
-commands in :mod:`cnncalc.cli` receive ready values. A value that does not parse fails with one
-message naming the option, the expected format, an example and the value given; the CLI prints
-it as one line and exits 2.
+commands in :mod:`cnncalc.cli` receive ready values. So are answers as people write them, for
+``--expect*``: counts (``27,000,100``, ``27 000 100``, ``27.0M``), shapes (``5x5x16``,
+``5×5×16``, ``(5, 5, 16)``, ``5, 5, 16``, ``[100]``) and receptive fields (``7`` or ``7x7``).
+
+A value that does not parse fails with one message naming the option, the expected format, an
+example and the value given; the CLI prints it as one line and exits 2.
 
 Whether a value makes sense for a layer (a kernel larger than the input, stride 0) is for the
 layer to say: these types only check the notation.
@@ -228,8 +231,140 @@ class Size(_Type):
         return size
 
 
+# --- answers as people write them (--expect, --expect-params, --expect-rf, ...) -------------------
+
+class AnswerShape(_Type):
+    """An output shape as people write it: ``5x5x16``, ``5 x 5 x 16``, ``5×5×16``, ``5X5X16``,
+    ``(5, 5, 16)``, ``[5, 5, 16]``, ``5, 5, 16``, ``5 5 16``; a vector ``[100]``, ``(100,)`` or
+    ``100`` → a tuple of positive ints."""
+
+    name = "answer shape"
+    metavar = "HxWxC|[N]"
+    expected = ("an output shape such as 5x5x16, 5×5×16, (5, 5, 16), 5, 5, 16 or [100] "
+                "(positive integers: H, W, C or a vector length)")
+    _FORM = re.compile(r"[\[(]?\s*(\d+(?:\s*(?:[x×X*,]|\s)\s*\d+)*)\s*,?\s*[\])]?")
+
+    def convert(self, value: Any, param, ctx) -> tuple[int, ...]:
+        if isinstance(value, tuple):
+            return value
+        text = str(value).strip()
+        m = self._FORM.fullmatch(text) if len(text) <= _ANSWER_LEN else None
+        if not m or (text[:1] in "[(") != (text[-1:] in "])") or \
+                (text[:1] == "[" and text[-1:] != "]") or (text[:1] == "(" and text[-1:] != ")"):
+            self.reject(value, param, ctx)
+        dims = [int(d) for d in re.split(r"\s*[x×X*,]\s*|\s+", m.group(1).strip())]
+        if len(dims) not in (1, 3) or min(dims) <= 0 or max(dims) >= 10 ** 18:
+            self.reject(value, param, ctx)
+        return tuple(dims)
+
+
+class Count(NamedTuple):
+    """A count as written: its exact value, the text, and for ``27.0M`` the unit (10**6) and
+    the decimals given (1), so a check can say that the answer is the count rounded."""
+    value: int
+    text: str
+    unit: int = 1
+    decimals: int = 0
+
+    def rounds(self, exact: int) -> bool:
+        """Whether ``exact`` written like this answer (same unit and decimals) gives it."""
+        if self.unit == 1:
+            return False
+        scaled = Decimal(exact) / self.unit
+        return scaled.quantize(Decimal(1).scaleb(-self.decimals)) == \
+            Decimal(self.value) / self.unit
+
+
+_COUNT_UNITS = {"": 1, "k": 10 ** 3, "K": 10 ** 3, "M": 10 ** 6, "m": 10 ** 6, "G": 10 ** 9,
+                "B": 10 ** 9, "b": 10 ** 9, "T": 10 ** 12}
+_GROUPED = re.compile(r"\d{1,3}(?:([,\u00a0\u202f\u2009 _'])\d{3})?(?:\1\d{3})*")
+_SCIENTIFIC = re.compile(r"(\d{1,20}(?:\.\d{1,20})?)[eE]\+?(\d{1,2})")
+_ANSWER_LEN = 100          # an answer longer than this is not one (and keeps the regexes cheap)
+_SCALED = re.compile(r"(\d+(?:\.\d+)?)\s*([kKmMGBbT]?)")
+
+
+class CountType(_Type):
+    """A whole count as people write it: ``27000100``, ``27,000,100``, ``27 000 100`` (also a
+    thin space, ``_`` or ``'`` between groups of three), or with a unit ``27.0M``, ``7.6k``,
+    ``15.47G``/``B`` (k = 10³, M = 10⁶, G = B = 10⁹, T = 10¹²) when that is a whole number →
+    :class:`Count`. ``27.0M`` means exactly 27,000,000."""
+
+    name = "count"
+    metavar = "N"
+    expected = ("a whole number such as 27000100, 27,000,100, 27 000 100, 27.0M or 2.7e7 (k, "
+                "M, G/B, T and e only where the value is a whole number)")
+
+    def convert(self, value: Any, param, ctx) -> Count:
+        if isinstance(value, Count):
+            return value
+        if isinstance(value, int):
+            return Count(value, str(value))
+        text = str(value).strip()
+        if len(text) > _ANSWER_LEN:
+            self.reject(value[:_ANSWER_LEN] + "…", param, ctx)
+        if _GROUPED.fullmatch(text) or re.fullmatch(r"\d{1,30}", text):
+            digits = re.sub(r"[,\u00a0\u202f\u2009 _']", "", text)
+            return Count(int(digits), text)
+        m = _SCALED.fullmatch(text)
+        if m and len(m.group(1)) <= 30 and m.group(2):
+            number = Decimal(m.group(1)) * _COUNT_UNITS[m.group(2)]
+            if number == number.to_integral_value():
+                decimals = len(m.group(1).split(".")[1]) if "." in m.group(1) else 0
+                return Count(int(number), text, _COUNT_UNITS[m.group(2)], decimals)
+            self.reject(value, param, ctx, f" ({m.group(1)}{m.group(2)} is not a whole number)")
+        m = _SCIENTIFIC.fullmatch(text)
+        if m:
+            number = Decimal(m.group(1)).scaleb(int(m.group(2)))
+            if number == number.to_integral_value():
+                decimals = len(m.group(1).split(".")[1]) if "." in m.group(1) else 0
+                return Count(int(number), text, 10 ** int(m.group(2)), decimals)
+            self.reject(value, param, ctx, f" ({text} is not a whole number)")
+        self.reject(value, param, ctx)
+
+
+class ReceptiveField(_Type):
+    """A receptive field: ``7`` (square), ``7x7``, ``7×5`` or ``(7, 7)`` → ``(h, w)``."""
+
+    name = "receptive field"
+    metavar = "N|HxW"
+    expected = "a receptive field such as 7 or 7x7 (pixels of the input)"
+
+    def convert(self, value: Any, param, ctx) -> tuple[int, int]:
+        if isinstance(value, tuple):
+            return value
+        m = re.fullmatch(r"\(?\s*(\d{1,9})(?:\s*[x×X,]\s*(\d{1,9}))?\s*\)?", str(value).strip())
+        if not m or min(int(v) for v in m.groups() if v) <= 0:
+            self.reject(value, param, ctx)
+        return (int(m.group(1)), int(m.group(2) or m.group(1)))
+
+
+class Unknown(_Type):
+    """A whole number, or ``any`` (also ``?``) for one ``cnncalc solve`` should find → an int
+    or None."""
+
+    name = "number or any"
+    metavar = "N|any"
+
+    def __init__(self, minimum: int = 1) -> None:
+        self.minimum = minimum
+        self.expected = f"a whole number >= {minimum} or any (e.g. 3 or any)"
+
+    def convert(self, value: Any, param, ctx) -> int | None:
+        if value is None or isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        if text in ("any", "?"):
+            return None
+        if not re.fullmatch(r"\d{1,9}", text) or int(text) < self.minimum:
+            self.reject(value, param, ctx)
+        return int(text)
+
+
 PAIR = Pair()
 KERNEL = KernelType()
 PADDING = Padding()
 SHAPE = Shape()
 SIZE = Size()
+ANSWER_SHAPE = AnswerShape()
+COUNT = CountType()
+RF = ReceptiveField()

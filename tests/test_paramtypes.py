@@ -7,8 +7,8 @@ import click
 import pytest
 from conftest import assert_clean_error
 
-from cnncalc.paramtypes import (KERNEL, PADDING, PAIR, SHAPE, SIZE, Invalid, Kernel, Shape,
-                                parse_size)
+from cnncalc.paramtypes import (ANSWER_SHAPE, COUNT, KERNEL, PADDING, PAIR, RF, SHAPE, SIZE,
+                                Invalid, Kernel, Shape, Unknown, parse_size)
 
 OPT = click.Option(["--value", "-v"])
 
@@ -126,3 +126,78 @@ def test_max_memory_accepts_every_size_form(cli):
     for text in ("8e9", "8000MB", "1.5G", "800MiB", "1000000000"):
         res = cli("lenet5", "--run", "--max-memory", text, "-q")
         assert (res.code, res.out) == (0, "[10]\n"), (text, res.err)
+
+
+# --- answers as people write them (issue 9, item 2) -------------------------------------------
+
+@pytest.mark.parametrize("text, shape", [
+    ("5x5x16", (5, 5, 16)), ("5×5×16", (5, 5, 16)), ("5X5X16", (5, 5, 16)),
+    ("(5, 5, 16)", (5, 5, 16)), ("5, 5, 16", (5, 5, 16)), ("[5, 5, 16]", (5, 5, 16)),
+    ("5 x 5 x 16", (5, 5, 16)), ("5 5 16", (5, 5, 16)), ("[100]", (100,)), ("(100,)", (100,)),
+    ("100", (100,)), (" 19x19x8 ", (19, 19, 8)),
+])
+def test_answer_shapes_as_people_write_them(text, shape):
+    assert ANSWER_SHAPE.convert(text, OPT, None) == shape
+
+
+@pytest.mark.parametrize("text", ["5x5", "(5, 5, 16", "5x5x16)", "[5, 5, 16)", "0x5x5", "abc", "",
+                                  "5x5x16x2", "5.5x5x16", "-5x5x16", "5" * 200])
+def test_malformed_answer_shapes_say_the_format(text):
+    msg = message(ANSWER_SHAPE, text)
+    assert msg.startswith("--value must be an output shape such as 5x5x16, 5×5×16, (5, 5, 16), "
+                          "5, 5, 16 or [100]"), msg
+
+
+@pytest.mark.parametrize("text, value, unit, decimals", [
+    ("27000100", 27_000_100, 1, 0), ("27,000,100", 27_000_100, 1, 0),
+    ("27 000 100", 27_000_100, 1, 0), ("27\u202f000\u202f100", 27_000_100, 1, 0),
+    ("27_000_100", 27_000_100, 1, 0), ("27'000'100", 27_000_100, 1, 0),
+    ("27.0M", 27_000_000, 10 ** 6, 1), ("7.6k", 7_600, 10 ** 3, 1), ("15.47G", 15_470_000_000,
+                                                                      10 ** 9, 2),
+    ("1.2B", 1_200_000_000, 10 ** 9, 1), ("2.7e7", 27_000_000, 10 ** 7, 1), ("0", 0, 1, 0),
+])
+def test_counts_as_people_write_them(text, value, unit, decimals):
+    c = COUNT.convert(text, OPT, None)
+    assert (c.value, c.text, c.unit, c.decimals) == (value, text, unit, decimals)
+
+
+def test_a_count_with_a_unit_is_exact_and_knows_its_rounding():
+    c = COUNT.convert("27.0M", OPT, None)
+    assert c.value == 27_000_000            # exactly, so 27.0M is not 27,000,100 ...
+    assert c.rounds(27_000_100)             # ... but it is 27,000,100 rounded that way
+    assert not c.rounds(27_100_000)
+    assert not COUNT.convert("27000100", OPT, None).rounds(27_000_101)
+
+
+@pytest.mark.parametrize("text, extra", [
+    ("1.5", ""), ("27,00,100", ""), ("1,2345", ""),
+    ("27.00001k", " (27.00001k is not a whole number)"),
+    ("1.23e1", " (1.23e1 is not a whole number)"), ("-5", ""), ("five", ""), ("", ""),
+    ("12 345 67", ""), ("1e999", ""),
+])
+def test_malformed_counts_say_the_format(text, extra):
+    assert message(COUNT, text) == (
+        f"--value must be a whole number such as 27000100, 27,000,100, 27 000 100, 27.0M or "
+        f"2.7e7 (k, M, G/B, T and e only where the value is a whole number), got {text!r}{extra}")
+
+
+@pytest.mark.parametrize("text, rf", [("7", (7, 7)), ("7x7", (7, 7)), ("7×5", (7, 5)),
+                                      ("(7, 7)", (7, 7)), ("212", (212, 212))])
+def test_receptive_fields(text, rf):
+    assert RF.convert(text, OPT, None) == rf
+
+
+@pytest.mark.parametrize("text", ["0", "7x", "seven", "7x7x7", ""])
+def test_malformed_receptive_fields(text):
+    assert message(RF, text).startswith("--value must be a receptive field such as 7 or 7x7")
+
+
+@pytest.mark.parametrize("text, value", [("3", 3), ("any", None), ("ANY", None), ("?", None)])
+def test_unknowns_for_solve(text, value):
+    assert Unknown(1).convert(text, OPT, None) == value
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "x", "3.5", ""])
+def test_malformed_unknowns(text):
+    assert message(Unknown(1), text) == (
+        f"--value must be a whole number >= 1 or any (e.g. 3 or any), got {text!r}")
