@@ -13,7 +13,8 @@ import click
 
 from . import __version__
 from .errors import CheckFailed, CnnCalcError, printable
-from .paramtypes import KERNEL, PADDING, PAIR, SHAPE, SIZE, Kernel, Shape
+from .paramtypes import (ANSWER_SHAPE, COUNT, KERNEL, PADDING, PAIR, RF, SIZE, Count, Kernel,
+                         Shape)
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -146,6 +147,24 @@ def main() -> None:
 @click.option("--scale", type=click.Choice(list("nsmlx")),
               help="Ultralytics model YAML: the scale to build (default: the letter in the file "
                    "name, as in yolov8s.yaml).")
+@click.option("--at", "at", metavar="LAYER",
+              help="The layer (name, path or 1-based index) or group (path) the --expect* "
+                   "checks and -q are about, instead of the end of the network.")
+@click.option("--expect", type=ANSWER_SHAPE, metavar="HxWxC|[N]",
+              help="Check the output shape (5x5x16, (5, 5, 16), [100], ...): exit 1 with the "
+                   "likely mistake if wrong.")
+@click.option("--expect-params", type=COUNT, metavar="N",
+              help="Check the parameter count (27,000,100, 27 000 100, 27.0M; all parameters, "
+                   "as Keras's Total params).")
+@click.option("--expect-trainable", type=COUNT, metavar="N",
+              help="Check the trainable parameter count.")
+@click.option("--expect-macs", type=COUNT, metavar="N",
+              help="Check the MAC (multiply-accumulate) count.")
+@click.option("--expect-rf", type=RF, metavar="N|HxW",
+              help="Check the receptive field (of the last feature map larger than 1x1, or of "
+                   "--at).")
+@click.option("--explain", "-e", is_flag=True,
+              help="Show each layer's working with the numbers (up to --at).")
 def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str | None,
               batch: int, strict: bool,
               depth: int | None, quiet: bool, run_: bool, seed: int, image: str | None,
@@ -153,7 +172,10 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
               maps_layers: str | None, max_memory: int | None, diagram: str | None,
               train: bool, optimizer: str | None, dtype: str | None, mixed_precision: bool,
               memory_convention: str | None, fit_limit: int | None,
-              scale: str | None) -> None:
+              scale: str | None,
+              at: str | None, expect: tuple[int, ...] | None, expect_params: Count | None,
+              expect_trainable: Count | None, expect_macs: Count | None,
+              expect_rf: tuple[int, int] | None, explain: bool) -> None:
     """Analyse a network: `cnncalc SPEC` (the word `model` is optional).
 
     \b
@@ -176,6 +198,9 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
       cnncalc resnet18 --memory-convention torchinfo      torchinfo's summary block
       cnncalc yolov4-tiny.cfg -S --depth 0     a Darknet cfg, one row per Darknet layer
       cnncalc yolov8.yaml --scale s            an Ultralytics model YAML at scale s
+      cnncalc vgg16 --at block3_pool --expect 28x28x256
+      cnncalc vgg16 --expect-params 138,357,544 --expect-rf 212
+      cnncalc lenet5 --at 4 --expect-params 2416 --explain
     """
     from . import report
     from .analysis import analyse
@@ -224,6 +249,14 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
         picture = load_input(image, shape or model.input, auto, room)
         shape = tuple(picture.shape) if auto else shape
     a = analyse(model, shape, batch=batch, strict=strict)
+    from .mistakes import network, resolve_at
+    if not a.layers and (at is not None or expect_rf is not None):
+        raise CnnCalcError("the network has no layers to check")
+    target = resolve_at(a, at) if at is not None else network(a) if a.layers else None
+    answers = Answers(expect, params=expect_params, trainable=expect_trainable,
+                      macs=expect_macs, rf=expect_rf)
+    checks = answers.check(model, a, target) if answers else []
+    ok, bad = _check_report(checks)
     result = None
     facts: dict[str, Any] = {}
     if want_run:
@@ -239,11 +272,17 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
     failed = (result is not None and not result.passed) or (
         mem is not None and mem.fit is not None and mem.fit.batch == 0)
     if quiet:
-        out(report.fmt_shape(a.output))
+        out(report.fmt_shape(a.output if at is None else _target_output(target)))
     elif fmt == "json":
         obj = report.analysis_json(a, mem)
         if result is not None:
             obj["run"] = report.run_json(result, facts)
+        if at is not None:
+            obj["at"] = _at_json(a, target)
+        if explain:
+            obj["working"] = _working(a, target)
+        if checks:
+            obj["check"] = _check_json(checks)
         out(report.dumps(obj))
     elif fmt in ("csv", "tsv"):
         click.echo(report.render_delimited(a, "," if fmt == "csv" else "\t", mem), nl=False)
@@ -270,6 +309,21 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
         out()
         for line in report.memory_lines(a, mem):
             out(line)
+    if fmt == "table" and not quiet:
+        if at is not None:
+            out()
+            out(_at_line(a, target))
+        if explain:
+            out()
+            for line in _working(a, target):
+                out(line)
+        if checks:
+            out()
+        for line in ok + bad:
+            out(line)
+    elif bad:
+        for line in bad:
+            out(line, err=True)
     if result is not None:
         to_err = quiet or fmt != "table"
         if not to_err:
@@ -284,8 +338,41 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
             out(line, err=True)
     if diagram is not None:
         _write_diagram(a, diagram, depth, result, facts, say=not quiet and fmt == "table")
-    if failed:
+    if failed or bad:
         raise CheckFailed()
+
+
+def _target_output(t) -> tuple[int, ...]:
+    return tuple(t.group.output) if t.group is not None else tuple(t.rec.output)
+
+
+def _working(a, t) -> list[str]:
+    from .explain import model_working
+    return model_working(a, None if t is None else t.last)
+
+
+def _at_line(a, t) -> str:
+    """``--at``: the layer's or group's shapes and counts in one line."""
+    from .layers import fmt_shape
+    from .mistakes import last_map, value
+    from .report import commas, rf_text
+    first = a.layers[t.first - 1]
+    kind = t.rec.type if t.kind == "layer" else t.group.kind
+    rf = last_map(a, t)
+    return (f"At {t.label()} ({kind}): {fmt_shape(first.input_shapes[0])} → "
+            f"{fmt_shape(_target_output(t))}, params {commas(value(a, t, 'params'))}, "
+            f"MACs {commas(value(a, t, 'macs'))}"
+            + (f", receptive field {rf_text(rf)} (jump {rf.field.jump_h})" if rf else ""))
+
+
+def _at_json(a, t) -> dict[str, Any]:
+    from .mistakes import value
+    from .report import layer_json
+    if t.kind == "layer":
+        return layer_json(t.rec)
+    return {"path": t.group.path, "kind": t.group.kind, "first": t.first, "last": t.last,
+            "output": list(t.group.output), "params": value(a, t, "params"),
+            "trainable": value(a, t, "trainable"), "macs": value(a, t, "macs")}
 
 
 def _run_network(a, quiet: bool, **options):
@@ -329,78 +416,114 @@ def _write_diagram(a, path: str, depth: int | None, result, facts, say: bool) ->
         out(f"Wrote the diagram to {path}")
 
 
+# --- checks of answers (the quick commands and `cnncalc SPEC`) ----------------------------------
+
+class Answers:
+    """The ``--expect*`` answers of one command: ``(quantity, value, as written, rounds)``."""
+
+    def __init__(self, output: tuple[int, ...] | None = None, params: Count | None = None,
+                 trainable: Count | None = None, macs: Count | None = None,
+                 rf: tuple[int, int] | None = None) -> None:
+        self.items: list[tuple[str, Any, str, Any]] = []
+        if output is not None:
+            from .layers import fmt_shape
+            self.items.append(("output", output, fmt_shape(output), None))
+        for quantity, count in (("params", params), ("trainable", trainable), ("macs", macs)):
+            if count is not None:
+                self.items.append((quantity, count.value, count.text, count.rounds))
+        if rf is not None:
+            self.items.append(("rf", rf, f"{rf[0]}x{rf[1]}", None))
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def check(self, model, a, target, source=None) -> list:
+        from .mistakes import check
+        return [check(model, a, target, q, v, text, source, rounds)
+                for q, v, text, rounds in self.items]
+
+
+def _check_report(checks: list, where: bool = True) -> tuple[list[str], list[str]]:
+    """(the lines of the right answers, the lines of the wrong ones)."""
+    from .explain import check_lines
+    ok = [ln for c in checks if c.passed for ln in check_lines(c, where)]
+    bad = [ln for c in checks if not c.passed for ln in check_lines(c, where)]
+    return ok, bad
+
+
+def _check_json(checks: list) -> dict[str, Any]:
+    from .explain import check_json
+    ok, bad = _check_report(checks)
+    return {"passed": not bad, "messages": ok + bad, "checks": [check_json(c) for c in checks]}
+
+
 # --- quick calculators ---------------------------------------------------------------------------
 
-def _quick(type_: str, shape: tuple[int, ...], params: dict, strict: bool):
+def _quick(type_: str, shape: tuple[int, ...], params: dict, strict: bool,
+           before: list[tuple[str, dict]] | None = None):
+    """One layer (after the ``before`` layers, e.g. a flatten) on ``shape``: its record, the
+    model and the analysis."""
     from .analysis import analyse
     from .layers import REGISTRY, ParamError
     from .spec import Leaf, Model, Seq
 
-    params = {k: v for k, v in params.items() if v is not None}
-    try:
-        layer = REGISTRY[type_](**params)
-    except (ParamError, ValueError) as e:
-        raise CnnCalcError(str(e)) from None
-    model = Model(type_, "", shape, Seq([Leaf(layer.type, layer, layer.type, None)]),
-                  "<command line>")
-    return analyse(model, shape, strict=strict).layers[0], model
+    items = []
+    for kind, values in [*(before or []), (type_, params)]:
+        values = {k: v for k, v in values.items() if v is not None}
+        try:
+            layer = REGISTRY[kind](**values)
+        except (ParamError, ValueError) as e:
+            raise CnnCalcError(str(e)) from None
+        items.append(Leaf(layer.type, layer, layer.type, None))
+    model = Model(type_, "", shape, Seq(items), "<command line>")
+    a = analyse(model, shape, strict=strict)
+    return a.layers[-1], model, a
 
 
-def _finish_quick(rec, explain: bool, fmt: str, quiet: bool, expect: tuple[int, ...] | None,
-                  expect_params: int | None, summary: str) -> None:
+def _finish_quick(rec, explain: bool, fmt: str, quiet: bool, answers: Answers,
+                  summary: str, model=None, a=None) -> None:
     from . import explain as ex
+    from .mistakes import Target
     from .report import commas, dumps, fnum, layer_json
 
-    problems: list[str] = []
-    checks: list[str] = []
-    if expect is not None:
-        want = expect
-        if want == rec.output:
-            checks.append(f"✓ output {ex.fmt_shape(want)} is right")
-        else:
-            hints = ex.shape_hints(rec, want)
-            problems.append(f"✗ expected {ex.fmt_shape(want)}, but the output is "
-                            f"{ex.fmt_shape(rec.output)}; likely mistake: " + "; or ".join(hints))
-    if expect_params is not None:
-        if expect_params == rec.params:
-            checks.append(f"✓ {commas(expect_params)} parameters is right")
-        else:
-            hints = ex.param_hints(rec, expect_params)
-            problems.append(f"✗ expected {commas(expect_params)} parameters, but there are "
-                            f"{commas(rec.params)}; likely mistake: " + "; or ".join(hints))
+    checks = answers.check(model, a, Target("layer", rec, None, rec.index, rec.index)) \
+        if answers and a is not None else []
+    ok, bad = _check_report(checks, where=False)
     if quiet:
         out(ex.fmt_shape(rec.output))
     elif fmt == "json":
         obj = layer_json(rec)
-        if expect is not None or expect_params is not None:
-            obj["check"] = {"passed": not problems, "messages": checks + problems}
+        if checks:
+            obj["check"] = _check_json(checks)
         out(dumps(obj))
     else:
         out(summary)
         f = rec.field
-        rows = [("feature maps", str(rec.feature_maps)),
+        rows = [("feature maps" if len(rec.output) == 3 else "outputs",
+                 f"{commas(rec.feature_maps)}"),
                 ("params", f"{commas(rec.params)}" + (
                     f"  (weights {commas(rec.weights)} + biases {commas(rec.biases)})"
                     if rec.biases else "")),
-                ("MACs", commas(rec.macs)),
-                ("receptive field", f"{fnum(f.rf_h)}x{fnum(f.rf_w)}")]
+                ("MACs", commas(rec.macs))]
+        if len(rec.output) == 3 and (f.rf_h, f.rf_w, f.jump_h, f.jump_w) != (1, 1, 1, 1):
+            rows.append(("receptive field", f"{fnum(f.rf_h)}x{fnum(f.rf_w)}"))
         if not explain:
             for k, v in rows:
                 out(f"  {k:<16} {v}")
         else:
             out()
-            for line in ex.working(rec):
-                out(("  " + line) if line else "")
-        for w in rec.warnings:
-            out(f"warning: {w}", err=True)
-        for c in checks:
-            out(c)
-        for p in problems:
-            out(p)
-    if problems:
+            for r in (a.layers if a is not None else [rec]):
+                for line in ex.working(r):
+                    out(("  " + line) if line else "")
+        for r in (a.layers if a is not None else [rec]):
+            for w in r.warnings:
+                out(f"warning: {w}", err=True)
+        for line in ok + bad:
+            out(line)
+    if bad:
         if quiet or fmt == "json":
-            for p in problems:
-                out(p, err=True)
+            for line in bad:
+                out(line, err=True)
         raise CheckFailed()
 
 
@@ -409,8 +532,9 @@ _COMMON_QUICK = [
     click.option("--padding", "-p", type=PADDING, help="Padding: N, HxW, T,B,L,R, same, valid, "
                                                         "full (default 0)."),
     click.option("--explain", "-e", is_flag=True, help="Show the working with the numbers."),
-    click.option("--expect", type=SHAPE, help="Check an answer: exit 1 with a hint if "
-                                                   "wrong."),
+    click.option("--expect", type=ANSWER_SHAPE, metavar="HxWxC",
+                 help="Check an answer (5x5x16, (5, 5, 16), ...): exit 1 with the likely "
+                      "mistake if wrong."),
     click.option("--format", "-F", "fmt", type=click.Choice(["text", "json"]), default="text",
                  show_default=True, help="Output format."),
     click.option("--strict", is_flag=True, help="Make a floored output size an error."),
@@ -424,6 +548,12 @@ def _common(f):
     return f
 
 
+_EXPECT_PARAMS = click.option("--expect-params", type=COUNT, metavar="N",
+                              help="Check a parameter count (27,000,100, 27 000 100, 27.0M).")
+_EXPECT_MACS = click.option("--expect-macs", type=COUNT, metavar="N",
+                            help="Check a MAC (multiply-accumulate) count.")
+
+
 @main.command("conv", context_settings=CONTEXT)
 @click.argument("input_", metavar="INPUT", type=Shape(stdin=True))
 @click.option("--filters", "-k", "filters", type=int, required=True,
@@ -433,12 +563,13 @@ def _common(f):
 @click.option("--dilation", "-d", type=PAIR, help="Dilation (default 1).")
 @click.option("--groups", "-g", type=int, help="Groups (default 1; = channels for depthwise).")
 @click.option("--no-bias", is_flag=True, help="No bias terms.")
-@click.option("--expect-params", type=int, metavar="N", help="Check a parameter count.")
+@_EXPECT_PARAMS
+@_EXPECT_MACS
 @_common
 def conv_cmd(input_: tuple[int, ...], filters: int, kernel: Kernel, dilation: Any,
-             groups: int | None, no_bias: bool, expect_params: int | None, stride: Any,
-             padding: Any, explain: bool, expect: tuple[int, ...] | None, fmt: str, strict: bool,
-             quiet: bool) -> None:
+             groups: int | None, no_bias: bool, expect_params: Count | None,
+             expect_macs: Count | None, stride: Any, padding: Any, explain: bool,
+             expect: tuple[int, ...] | None, fmt: str, strict: bool, quiet: bool) -> None:
     """One convolution: output shape, feature maps, parameters, MACs.
 
     INPUT is HxWxC (e.g. 128x128x3) or - to read the first shape from stdin.
@@ -449,10 +580,11 @@ def conv_cmd(input_: tuple[int, ...], filters: int, kernel: Kernel, dilation: An
       cnncalc conv 128x128x3 --filters 32 --kernel 3x3x3 --explain
       cnncalc conv 128x128x3 -k 32 -f 3 -p 1 --expect 128x128x32
       cnncalc conv 128x128x3 -k 32 -f 3 --expect-params 864 -e
+      cnncalc conv 28x28x192 -k 32 -f 5 -p same --expect-macs 120,422,400
       cnncalc conv 32x32x8 -k 16 -f 3x5 -s 2 -p same -d 2 -g 4 -F json
       cnncalc conv 224x224x3 -k 64 -f 3 -p same -q | cnncalc pool - -f 2 -q
     """
-    rec, _ = _quick("conv", input_, {
+    rec, model, a = _quick("conv", input_, {
         "filters": filters, "kernel": kernel.size, "stride": stride, "padding": padding,
         "dilation": dilation, "groups": groups, "bias": False if no_bias else None}, strict)
     from .layers import fmt_shape
@@ -467,12 +599,13 @@ def conv_cmd(input_: tuple[int, ...], filters: int, kernel: Kernel, dilation: An
             f"not {depth}; give --kernel {lay.kernel[0]}x{lay.kernel[1]} or "
             f"{lay.kernel[0]}x{lay.kernel[1]}x{seen}")
     desc = (f"{fmt_shape(rec.input_shapes[0])} → conv {lay.kernel[0]}x{lay.kernel[1]}, "
-            f"{lay.filters} filters, stride {_pp(lay.stride)}, padding "
+            f"{_filters(lay.filters)}, stride {_pp(lay.stride)}, padding "
             f"{_pad_text(lay.padding)}"
             + (f", dilation {_pp(lay.dilation)}" if lay.dilation != (1, 1) else "")
             + (f", groups {lay.groups}" if lay.groups > 1 else "")
             + f" → {fmt_shape(rec.output)}")
-    _finish_quick(rec, explain, fmt, quiet, expect, expect_params, desc)
+    _finish_quick(rec, explain, fmt, quiet,
+                  Answers(expect, params=expect_params, macs=expect_macs), desc, model, a)
 
 
 @main.command("pool", context_settings=CONTEXT)
@@ -497,14 +630,145 @@ def pool_cmd(input_: tuple[int, ...], size: Any, ceil: bool, kind: str, stride: 
       cnncalc pool 13x13x256 --kernel 3 --stride 2 --ceil
       cnncalc pool 8x8x3 -f 2 --kind avg --expect 4x4x3
     """
-    rec, _ = _quick(f"{kind}pool", input_, {
+    rec, model, a = _quick(f"{kind}pool", input_, {
         "size": size, "stride": stride, "padding": padding, "ceil_mode": ceil or None}, strict)
     from .layers import fmt_shape
     lay = rec.layer
     desc = (f"{fmt_shape(rec.input_shapes[0])} → {kind}pool {lay.size[0]}x{lay.size[1]}, "
             f"stride {_pp(lay.stride)}, padding {_pad_text(lay.padding)}"
             + (", ceil_mode" if lay.ceil_mode else "") + f" → {fmt_shape(rec.output)}")
-    _finish_quick(rec, explain, fmt, quiet, expect, None, desc)
+    _finish_quick(rec, explain, fmt, quiet, Answers(expect), desc, model, a)
+
+
+@main.command("dense", context_settings=CONTEXT)
+@click.argument("input_", metavar="INPUT", type=Shape(stdin=True))
+@click.option("--units", type=click.IntRange(min=1), required=True, metavar="N",
+              help="Number of units (neurons) = outputs.")
+@click.option("--no-bias", is_flag=True, help="No bias terms.")
+@click.option("--explain", "-e", is_flag=True, help="Show the working with the numbers.")
+@click.option("--expect", type=ANSWER_SHAPE, metavar="[N]", help="Check the output shape.")
+@_EXPECT_PARAMS
+@_EXPECT_MACS
+@click.option("--format", "-F", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Output format.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the output shape (for pipes).")
+def dense_cmd(input_: tuple[int, ...], units: int, no_bias: bool, explain: bool,
+              expect: tuple[int, ...] | None, expect_params: Count | None,
+              expect_macs: Count | None, fmt: str, quiet: bool) -> None:
+    """One fully connected (dense) layer: outputs, parameters, MACs.
+
+    INPUT is [N] (a vector), or HxWxC, which is flattened first (every pixel of every channel is
+    an input), or - to read the first shape from stdin.
+
+    \b
+    Examples:
+      cnncalc dense 300x300x3 --units 100 --expect-params 27,000,100
+      cnncalc dense [400] --units 120 --explain
+      cnncalc dense 7x7x512 --units 4096 -F json
+      cnncalc pool 14x14x512 -f 2 -q | cnncalc dense - --units 4096 --no-bias
+    """
+    before: list[tuple[str, dict]] = [("flatten", {})] if len(input_) == 3 else []
+    rec, model, a = _quick("dense", input_, {"units": units,
+                                             "bias": False if no_bias else None}, False, before)
+    from .layers import fmt_shape
+    flat = f" → flatten {fmt_shape(rec.input_shapes[0])}" if before else ""
+    desc = (f"{fmt_shape(input_)}{flat} → dense, {units:,} units"
+            + (", no bias" if no_bias else "") + f" → {fmt_shape(rec.output)}")
+    _finish_quick(rec, explain, fmt, quiet,
+                  Answers(expect, params=expect_params, macs=expect_macs), desc, model, a)
+
+
+@main.command("deconv", context_settings=CONTEXT)
+@click.argument("input_", metavar="INPUT", type=Shape(stdin=True))
+@click.option("--filters", "-k", "filters", type=int, required=True,
+              help="Number of filters = output feature maps.")
+@click.option("--kernel", "-f", "kernel", required=True, type=PAIR, help="Kernel size f.")
+@click.option("--stride", "-s", type=PAIR, help="Stride (default 1).")
+@click.option("--padding", "-p", type=PADDING,
+              help="Padding p, removed from the output: N, HxW, T,B,L,R, same or valid "
+                   "(default 0).")
+@click.option("--output-padding", type=PAIR, metavar="A",
+              help="Output padding a (PyTorch's output_padding), smaller than the stride or "
+                   "the dilation (default 0).")
+@click.option("--dilation", "-d", type=PAIR, help="Dilation (default 1).")
+@click.option("--groups", "-g", type=int, help="Groups (default 1).")
+@click.option("--no-bias", is_flag=True, help="No bias terms.")
+@click.option("--explain", "-e", is_flag=True, help="Show the working with the numbers.")
+@click.option("--expect", type=ANSWER_SHAPE, metavar="HxWxC", help="Check the output shape.")
+@_EXPECT_PARAMS
+@_EXPECT_MACS
+@click.option("--format", "-F", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Output format.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the output shape (for pipes).")
+def deconv_cmd(input_: tuple[int, ...], filters: int, kernel: Any, stride: Any, padding: Any,
+               output_padding: Any, dilation: Any, groups: int | None, no_bias: bool,
+               explain: bool, expect: tuple[int, ...] | None, expect_params: Count | None,
+               expect_macs: Count | None, fmt: str, quiet: bool) -> None:
+    """One transposed convolution (PyTorch's ConvTranspose2d): output shape, parameters, MACs.
+
+    Output size per axis: (n − 1)·s − 2p + d·(f − 1) + a + 1, where a (--output-padding) must be
+    smaller than the stride or the dilation. INPUT is HxWxC or -.
+
+    \b
+    Examples:
+      cnncalc deconv 3x3x1 -k 1 -f 3 -s 2 -p 1 --expect 5x5x1
+      cnncalc deconv 3x3x1 -k 1 -f 3 -s 2 -p 1 --output-padding 1 --explain
+      cnncalc deconv 16x16x512 --filters 256 --kernel 2 --stride 2 -F json
+    """
+    rec, model, a = _quick("conv_transpose", input_, {
+        "filters": filters, "kernel": kernel, "stride": stride, "padding": padding,
+        "output_padding": output_padding, "dilation": dilation, "groups": groups,
+        "bias": False if no_bias else None}, False)
+    from .layers import fmt_shape
+    lay = rec.layer
+    desc = (f"{fmt_shape(rec.input_shapes[0])} → transposed conv {lay.kernel[0]}x"
+            f"{lay.kernel[1]}, {_filters(lay.filters)}, stride {_pp(lay.stride)}, padding "
+            f"{_pad_text(lay.padding)}"
+            + (f", output padding {_pp(lay.output_padding)}" if lay.output_padding != (0, 0)
+               else "")
+            + (f", dilation {_pp(lay.dilation)}" if lay.dilation != (1, 1) else "")
+            + (f", groups {lay.groups}" if lay.groups > 1 else "")
+            + f" → {fmt_shape(rec.output)}")
+    _finish_quick(rec, explain, fmt, quiet,
+                  Answers(expect, params=expect_params, macs=expect_macs), desc, model, a)
+
+
+@main.command("pad", context_settings=CONTEXT)
+@click.argument("input_", metavar="INPUT", type=Shape(stdin=True))
+@click.option("--padding", "-p", type=PADDING, required=True,
+              help="Zero padding p on each side: N, HxW or T,B,L,R.")
+@click.option("--explain", "-e", is_flag=True, help="Show the working with the numbers.")
+@click.option("--expect", type=ANSWER_SHAPE, metavar="HxWxC", help="Check the output shape.")
+@_EXPECT_PARAMS
+@click.option("--format", "-F", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Output format.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the output shape (for pipes).")
+def pad_cmd(input_: tuple[int, ...], padding: Any, explain: bool,
+            expect: tuple[int, ...] | None, expect_params: Count | None, fmt: str,
+            quiet: bool) -> None:
+    """Zero padding: the padded shape (n + 2p per axis; the channels stay).
+
+    INPUT is HxWxC or -.
+
+    \b
+    Examples:
+      cnncalc pad 15x15x8 --padding 2 --expect 19x19x8
+      cnncalc pad 28x28x1 -p 2 --explain
+      cnncalc pad 32x32x3 -p 0,1,0,1 -q | cnncalc conv - -k 8 -f 2 -s 2 -q
+    """
+    if isinstance(padding, str):
+        raise CnnCalcError(f"--padding of pad must be a number of pixels (N, HxW or T,B,L,R), "
+                           f"got '{padding}'; '{padding}' is for conv and pool")
+    rec, model, a = _quick("pad", input_, {"padding": padding}, False)
+    from .layers import fmt_shape
+    desc = (f"{fmt_shape(rec.input_shapes[0])} → pad {_pad_text(rec.layer.padding)} → "
+            f"{fmt_shape(rec.output)}")
+    _finish_quick(rec, explain, fmt, quiet, Answers(expect, params=expect_params), desc,
+                  model, a)
+
+
+def _filters(k: int) -> str:
+    return f"{k} filter" + ("s" if k != 1 else "")
 
 
 def _pp(p: tuple[int, int]) -> str:

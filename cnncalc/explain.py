@@ -1,18 +1,19 @@
-"""The working behind a quick calculation, and the likely mistake behind a wrong answer.
+"""The working behind a calculation, and the lines of a check of an answer.
 
-Used by ``cnncalc conv`` and ``cnncalc pool`` (``--explain``, ``--expect``, ``--expect-params``).
-Every alternative answer is recomputed with the same formula as the right one, with one rule
-changed, so a hint only names a mistake that really produces the student's number.
+Used by the quick commands (``cnncalc conv``, ``pool``, ``dense``, ``deconv``, ``pad``) and by
+``cnncalc SPEC`` (``--explain``, ``--expect*``). The working of each layer is its class's
+``working``; the named mistakes come from :mod:`cnncalc.mistakes`.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from fractions import Fraction
+from typing import Any
 
-from . import shapes
-from .analysis import LayerRecord
+from .analysis import Analysis, LayerRecord
 from .layers import fmt_shape
-from .layers.window import axis_terms
+from .mistakes import Check, rf_path
+
 
 def working(rec: LayerRecord) -> list[str]:
     """Lines of working with the numbers substituted: the layer's own (its ``working``)."""
@@ -20,73 +21,101 @@ def working(rec: LayerRecord) -> list[str]:
     return lines + rec.layer.working(rec)
 
 
-# --- diagnosing wrong answers --------------------------------------------------------------------
-
-def _sizes(rec: LayerRecord, rule: Callable[..., int]) -> tuple[int, int]:
-    out = []
-    geo = rec.layer.geometry()  # type: ignore[attr-defined]
-    for axis in (0, 1):
-        try:
-            out.append(rule(*axis_terms(rec, geo, axis)))
-        except ZeroDivisionError:
-            out.append(-1)
-    return out[0], out[1]
-
-
-def shape_hints(rec: LayerRecord, expected: tuple[int, ...]) -> list[str]:
-    """Likely mistakes that produce ``expected`` instead of ``rec.output``."""
-    hints: list[str] = []
-    if len(expected) != 3:
-        return [f"the output of a {rec.type} is HxWxC, not {fmt_shape(expected)}"]
-    h, w, c = rec.input_shapes[0]
-    layer = rec.layer
-    ceil = getattr(layer, "ceil_mode", False)
-
-    def fl(num: int, s: int) -> int:
-        return -(-num // s) if ceil else num // s
-
-    rules: list[tuple[str, Callable[..., int]]] = [
-        ("forgot the +1 at the end of (n + 2p − f)/s + 1",
-         lambda n, f, s, d, pb, pa: fl(n + pb + pa - shapes.effective_kernel(f, d), s)),
-        ("forgot the padding",
-         lambda n, f, s, d, pb, pa: fl(n - shapes.effective_kernel(f, d), s) + 1),
-        ("counted the padding on one side only (it is added on both: 2p)",
-         lambda n, f, s, d, pb, pa: fl(n + pb - shapes.effective_kernel(f, d), s) + 1),
-        ("used the wrong stride (the division by s is missing)",
-         lambda n, f, s, d, pb, pa: n + pb + pa - shapes.effective_kernel(f, d) + 1),
-        ("forgot the dilation (the kernel spans d·(f − 1) + 1 pixels)",
-         lambda n, f, s, d, pb, pa: fl(n + pb + pa - f, s) + 1),
-        ("rounded up; the division is rounded down (floor)" if not ceil else
-         "rounded down; ceil_mode rounds the division up",
-         lambda n, f, s, d, pb, pa: (-(-(n + pb + pa - shapes.effective_kernel(f, d)) // s)
-                                     if not ceil else
-                                     (n + pb + pa - shapes.effective_kernel(f, d)) // s) + 1),
-        ("added the kernel size instead of subtracting it",
-         lambda n, f, s, d, pb, pa: fl(n + pb + pa + f, s) + 1),
-    ]
-    right_hw = rec.output[:2]
-    if expected[:2] != right_hw and tuple(expected[:2]) == (h, w):
-        hints.append("kept the input size as if the padding were 'same'; this layer's padding "
-                     "does not preserve the size")
-    elif expected[:2] != right_hw:
-        for label, rule in rules:
-            alt = _sizes(rec, rule)
-            if alt != right_hw and alt == tuple(expected[:2]):
-                hints.append(label)
-        if not hints:
-            hints.append(f"the spatial size is {right_hw[0]}x{right_hw[1]}: see --explain for "
-                         f"the working")
-    if expected[2] != rec.output[2]:
-        hints.append(layer.channel_mistake(rec, expected[2]))  # type: ignore[attr-defined]
-    return hints
+def model_working(a: Analysis, upto: int | None = None) -> list[str]:
+    """Every layer's working (up to layer ``upto``), each under a line naming it."""
+    lines: list[str] = []
+    last = len(a.layers) if upto is None else upto
+    for rec in a.layers[:last]:
+        ins = ", ".join(fmt_shape(s) for s in rec.input_shapes)
+        lines.append(f"{rec.index}. {rec.path} ({rec.type}): {ins} → {fmt_shape(rec.output)}")
+        lines += [f"     {ln}" for ln in rec.layer.working(rec)]
+    if last and len(a.layers[last - 1].output) == 3:
+        lines += [""] + rf_summary(a, a.layers[last - 1])
+    return lines
 
 
-def param_hints(rec: LayerRecord, expected: int) -> list[str]:
-    """Likely mistakes that produce ``expected`` parameters: the layer names its own."""
-    cands = rec.layer.param_mistakes(rec)  # type: ignore[attr-defined]
-    if not cands and not rec.params:
-        return [f"{rec.type} layers have no parameters: the count is 0"] if expected else []
-    hints = [label for label, v in cands if v == expected and v != rec.params]
-    if not hints:
-        hints.append("see --explain for the working")
-    return hints
+def rf_summary(a: Analysis, rec: LayerRecord) -> list[str]:
+    """The receptive field at ``rec`` compounded along its path: ``rf = 1 + Σ (f − 1)·jump``."""
+    steps = [st for st in rf_path(a, rec) if st.grow != (0, 0) or st.stride != (1, 1)]
+    if not steps:
+        return []
+    square = all(st.grow[0] == st.grow[1] and st.stride[0] == st.stride[1] for st in steps)
+    axes = [0] if square else [0, 1]
+    out = [f"receptive field at {rec.path}: rf = 1 + Σ (f − 1)·jump, jump = the product of "
+           f"the earlier strides"]
+    for ax in axes:
+        jump = Fraction(1)
+        terms = []
+        for st in steps:
+            if st.grow[ax]:
+                terms.append(f"{_n(st.grow[ax])}·{_n(jump)}")
+            jump *= st.stride[ax]
+        name = "" if square else ("  height: " if ax == 0 else "  width: ")
+        rf = rec.field.rf_h if ax == 0 else rec.field.rf_w
+        out.append(f"  {name}1 + {' + '.join(terms) or '0'} = {_n(rf)}  (jump at the end: "
+                   f"{_n(jump)})")
+    return out
+
+
+def _n(v: Fraction | int) -> str:
+    if isinstance(v, Fraction) and v.denominator != 1:
+        return f"{float(v):g}"
+    return str(int(v))
+
+
+# --- checks ------------------------------------------------------------------------------------
+
+NOUN = {"output": "output", "params": "parameters", "trainable": "trainable parameters",
+        "macs": "MACs", "rf": "receptive field"}
+
+
+def show(quantity: str, v: Any) -> str:
+    if quantity == "output":
+        return fmt_shape(v)
+    if quantity == "rf":
+        return f"{_n(v[0])}x{_n(v[1])}"
+    return f"{v:,}"
+
+
+def _what(c: Check, v: Any) -> str:
+    if c.quantity in ("output", "rf"):
+        return f"{NOUN[c.quantity]} {show(c.quantity, v)}"
+    return f"{show(c.quantity, v)} {NOUN[c.quantity]}"
+
+
+def check_lines(c: Check, where: bool = True) -> list[str]:
+    """``✓ …`` for a right answer; for a wrong one the expected value, the computed one and the
+    likely mistake, one line each."""
+    at = f" at {c.target.label()}" if where and c.target.kind != "network" else ""
+    if c.passed:
+        return [f"✓ {_what(c, c.computed)}{at} is right"]
+    assert c.diagnosis is not None
+    exp = _what(c, c.expected)
+    if c.quantity not in ("output", "rf") and c.given.replace(",", "") != str(c.expected):
+        exp += f" ({c.given})"
+    mistake = "; or ".join(c.diagnosis.mistakes) if c.diagnosis.named else c.diagnosis.note
+    return [f"✗ expected {exp}{at}",
+            f"  computed {_what(c, c.computed)}",
+            f"  likely mistake: {mistake}"]
+
+
+def _jsonable(quantity: str, v: Any) -> Any:
+    if quantity == "output":
+        return list(v)
+    if quantity == "rf":
+        return [float(x) if isinstance(x, Fraction) and x.denominator != 1 else int(x)
+                for x in v]
+    return v
+
+
+def check_json(c: Check) -> dict[str, Any]:
+    t = c.target
+    return {"quantity": c.quantity,
+            "at": None if t.kind == "network" else (t.group.path if t.group is not None else
+                                                    t.rec.path if t.rec is not None else None),
+            "expected": _jsonable(c.quantity, c.expected),
+            "given": c.given,
+            "computed": _jsonable(c.quantity, c.computed),
+            "passed": c.passed,
+            "mistakes": [] if c.passed or c.diagnosis is None else c.diagnosis.mistakes,
+            "named": c.passed or (c.diagnosis is not None and c.diagnosis.named)}

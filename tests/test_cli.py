@@ -138,7 +138,7 @@ def test_golden(cli, golden, args, name):
 def test_explain_shows_the_quiz_working(cli):
     out = cli("conv", "128x128x3", "--filters", "32", "--kernel", "3", "--explain").out
     assert "(128 + 2·0 − 3)/1 + 1 = 125 + 1 = 126" in out
-    assert "3·3·3·32 + 32 = 896" in out
+    assert "3·3·3·32 + 32 = (3·3·3 + 1)·32 = 896" in out
 
 
 def test_explain_ceil_mode_drop_regression(cli):
@@ -319,9 +319,11 @@ def test_expect_hints(cli, extra, expect_args, hint):
     res = cli(*base, *expect_args)
     assert res.code == 1 and "Traceback" not in res.err
     assert hint in res.out and "✗ expected" in res.out
-    # -q: the shape on stdout, the hint (one line) on stderr
+    # -q: the shape on stdout; on stderr the expected value, the computed one and the likely
+    # mistake, one line each
     res = cli(*base, *expect_args, "-q")
-    assert res.code == 1 and len(res.err_lines) == 1 and hint in res.err
+    assert res.code == 1 and len(res.err_lines) == 3 and hint in res.err_lines[2]
+    assert res.err_lines[0].startswith("✗ expected ") and "computed" in res.err_lines[1]
     # JSON: the check is part of the object
     res = cli(*base, *expect_args, "--format", "json")
     obj = json.loads(res.out)

@@ -109,8 +109,8 @@ def test_size_errors(text):
     (["conv", "8x8x3", "-k", "2", "-f", "3", "--dilation", "1x2x3"],
      ["--dilation must be N or HxW (e.g. 2 or 2x1), got '1x2x3'"]),
     (["pool", "8x8x3", "--size", "3x3x3"], ["--size must be N or HxW (e.g. 2 or 2x1)", "'3x3x3'"]),
-    (["pool", "8x8x3", "--size", "2", "--expect", "4x4"], ["--expect must be HxWxC or [N]",
-                                                           "'4x4'"]),
+    (["pool", "8x8x3", "--size", "2", "--expect", "4x4"],
+     ["--expect must be an output shape such as 5x5x16", "'4x4'"]),
     (["vgg16", "--input", "[4096]", "-q"], ["layer 1", "conv"]),
     (["vgg16", "--run", "--max-memory", "8e9x"], ["--max-memory must be a size like 2G", "8e9x"]),
 ])
@@ -201,3 +201,28 @@ def test_unknowns_for_solve(text, value):
 def test_malformed_unknowns(text):
     assert message(Unknown(1), text) == (
         f"--value must be a whole number >= 1 or any (e.g. 3 or any), got {text!r}")
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["dense", "300x300x3", "--units", "100", "--expect-params", "27.0000001M"],
+     ["--expect-params must be a whole number such as 27000100", "27.0000001M",
+      "is not a whole number"]),
+    (["conv", "8x8x3", "-k", "2", "-f", "3", "--expect", "(6, 6"],
+     ["--expect must be an output shape such as 5x5x16", "'(6, 6'"]),
+    (["vgg16", "--expect-rf", "big"], ["--expect-rf must be a receptive field such as 7"]),
+    (["vgg16", "--expect-macs", "15.47 GFLOPs"], ["--expect-macs must be a whole number"]),
+])
+def test_malformed_answers_exit_2_with_the_format(cli, args, needles):
+    assert_clean_error(cli(*args), *needles)
+
+
+@pytest.mark.parametrize("answer", ["27,000,100", "27 000 100", "27000100", "27_000_100"])
+def test_every_spelling_of_the_right_count_passes(cli, answer):
+    res = cli("dense", "300x300x3", "--units", "100", "--expect-params", answer)
+    assert res.code == 0 and "✓ 27,000,100 parameters is right" in res.out
+
+
+@pytest.mark.parametrize("answer", ["5x5x16", "5×5×16", "(5, 5, 16)", "5, 5, 16", "[5, 5, 16]"])
+def test_every_spelling_of_the_right_shape_passes(cli, answer):
+    res = cli("pool", "10x10x16", "-f", "2", "--expect", answer)
+    assert res.code == 0 and "✓ output 5x5x16 is right" in res.out

@@ -14,6 +14,11 @@ It declares everything the rest of cnncalc needs to know about it (see docs/ADDI
 - :meth:`Layer.working`: the lines ``--explain`` shows for it;
 - :meth:`Layer.saved_for_backward`: the tensors autograd keeps for its backward pass (``--train``;
   docs/MEMORY.md), as :class:`Saved` entries; ``view`` when its output is its input's storage.
+- the mistakes a student makes with it, for the hints of ``--expect*`` and the distractors of
+  ``cnncalc quiz``: :meth:`Layer.size_mistakes`, :meth:`Layer.channel_mistake`,
+  :meth:`Layer.param_mistakes`, :meth:`Layer.macs_mistakes` (each a wrong answer recomputed with
+  one rule changed, with the mistake named) and :meth:`Layer.misreadings` (a field misread, such
+  as the padding ignored, which the checks re-analyse through the whole network).
 
 Nothing outside the layer's class branches on its type name.
 """
@@ -230,6 +235,38 @@ class Layer:
     def fused_saved(cls, rec: LayerRecord, act: DType) -> list[Saved]:
         """What this type keeps when another layer applies it as its ``activation:`` (only the
         activation types are used so; see :class:`~cnncalc.layers.activation.Activation`)."""
+        return []
+
+    # --- the mistakes a student is likely to make with this layer (see cnncalc.mistakes) ------
+    # Each wrong answer is recomputed from the record with one rule changed, so a hint only
+    # names a mistake that really produces the student's number.
+
+    def size_mistakes(self, rec: LayerRecord) -> list[tuple[str, Shape]]:
+        """Wrong output shapes, each with the mistake named. For an H×W×C output only H and W
+        are compared (the channels are :meth:`channel_mistake`'s)."""
+        return []
+
+    def channel_mistake(self, rec: LayerRecord, expected: int) -> str | None:
+        """The named mistake behind ``expected`` output channels, or None if none is known."""
+        if len(rec.output) == 3 and len(rec.input_shapes[0]) == 3 and \
+                rec.output[2] == rec.input_shapes[0][2]:
+            return f"{self.type} keeps the channel count ({rec.output[2]})"
+        return None
+
+    def param_mistakes(self, rec: LayerRecord, source: Shape | None = None
+                       ) -> list[tuple[str, int]]:
+        """Wrong parameter counts, each with the mistake named. ``source`` is the shape the
+        input had before it was flattened, when it was (a dense layer after a flatten)."""
+        return []
+
+    def macs_mistakes(self, rec: LayerRecord) -> list[tuple[str, int]]:
+        """Wrong MAC counts (of this layer, batch 1), each with the mistake named."""
+        return []
+
+    def misreadings(self) -> list[tuple[str, dict[str, Any]]]:
+        """Misread fields: ``(mistake, {field: value})``. The checks re-analyse the network with
+        the field changed (in every layer that has the mistake, then in one layer at a time) to
+        find a wrong answer's cause in a whole network."""
         return []
 
     # helpers for subclasses

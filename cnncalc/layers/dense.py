@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .base import OWN, DType, Layer, ParamSpec, Result, Saved, fmt_shape, keep_input, register
+from .base import (OWN, DType, Layer, ParamSpec, Result, Saved, Shape, fmt_shape, keep_input,
+                   register)
 from .fields import REQUIRED, activation, boolean, int_, number
 
 if TYPE_CHECKING:
@@ -48,11 +49,55 @@ class Dense(Layer):
     def working(self, rec: LayerRecord) -> list[str]:
         n_in = rec.input_shapes[0][-1]
         k = self.units
-        b = f" + {k}" if self.bias else ""
-        return [f"weights = inputs · units = {n_in}·{k} = {rec.weights:,}",
-                f"params = {n_in}·{k}{b} = {rec.params:,}"
-                + (" (one bias per unit)" if self.bias else " (no biases)"),
-                f"MACs = {rec.macs:,}"]
+        lines = [f"outputs = units = {k}",
+                 f"weights = inputs · units = {n_in:,}·{k:,} = {rec.weights:,}"]
+        if self.bias:
+            lines.append(f"params = {n_in:,}·{k:,} + {k:,} = ({n_in:,} + 1)·{k:,} = "
+                         f"{rec.params:,}  (one bias per unit)")
+        else:
+            lines.append(f"params = {n_in:,}·{k:,} = {rec.params:,} (no biases)")
+        positions = rec.macs // max(rec.weights, 1)
+        lines.append(f"MACs = inputs · units = {rec.macs:,}" if positions <= 1 else
+                     f"MACs = positions · inputs · units = {positions:,}·{n_in:,}·{k:,} = "
+                     f"{rec.macs:,}")
+        return lines
+
+    def param_mistakes(self, rec: LayerRecord, source: Shape | None = None
+                       ) -> list[tuple[str, int]]:
+        n, k = rec.input_shapes[0][-1], self.units
+        b = k if self.bias else 0
+        out = [
+            ("bias per unit, not per input: (n_in + 1)·units has one bias for each of the "
+             f"{k:,} units, not a single +1", n * k + 1),
+            ("left out the biases (one per unit)", n * k),
+            ("added a bias per input instead of per unit", n * k + n),
+            ("counted the weights of one unit only (× units missing)", n + (1 if self.bias else 0)),
+            ("added the inputs and the units instead of multiplying them", n + k + b),
+            ("counted biases that this layer does not have (bias: false)", n * k + k),
+        ]
+        if source is not None and len(source) == 3:
+            h, w, c = source
+            out += [
+                (f"left out the channels: the flattened input is {h}·{w}·{c} = {n:,} values",
+                 h * w * k + b),
+                (f"left out the channels ({h}·{w}·{c} inputs) and counted a single bias "
+                 f"instead of one per unit", h * w * k + 1),
+                ("connected the units to the channels only; a dense layer on an image sees "
+                 "every pixel of every channel (flatten first)", c * k + b),
+            ]
+        return out
+
+    def size_mistakes(self, rec: LayerRecord) -> list[tuple[str, Shape]]:
+        n = rec.input_shapes[0][-1]
+        return [("kept the input length; a dense layer outputs one value per unit",
+                 rec.input_shapes[0][:-1] + (n,))]
+
+    def macs_mistakes(self, rec: LayerRecord) -> list[tuple[str, int]]:
+        return [("counted the biases as MACs (MACs multiply weights only)",
+                 rec.macs + rec.biases * (rec.macs // max(rec.weights, 1)))]
+
+    def misreadings(self) -> list[tuple[str, dict[str, Any]]]:
+        return [("left out the biases", {"bias": False})] if self.bias else []
 
 
 @register("dropout")

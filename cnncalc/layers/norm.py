@@ -48,6 +48,13 @@ class BatchNorm(Layer):
         return [f"shape unchanged; per channel γ, β (trainable) and running mean, variance "
                 f"(non-trainable): 2·{c} + 2·{c} = {4 * c:,} values"]
 
+    def param_mistakes(self, rec: LayerRecord, source=None) -> list[tuple[str, int]]:
+        c = rec.output[-1]
+        return [("counted only the trainable γ and β; the parameter count also holds the "
+                 "running mean and variance (non-trainable)", 2 * c),
+                ("counted one value per channel; batch norm keeps four (γ, β, mean, variance)",
+                 c)]
+
 
 @register("lrn", "local_response_norm")
 class LRN(Layer):

@@ -7,12 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 from .. import shapes
 from ..shapes import Field
-from .base import INT64, OWN, DType, Layer, Result, Saved, keep_input, register
+from .base import INT64, OWN, DType, Layer, Result, Saved, Shape, keep_input, register
 from .fields import REQUIRED, ParamError, boolean, padding, pair
-from .window import Geometry, field_line, resolve_window, size_lines, whole_field, window_field
+from .window import (Geometry, field_lines, resolve_window, size_lines, size_mistakes, whole_field,
+                     window_field)
 
 if TYPE_CHECKING:
     from ..analysis import LayerRecord
+
+
+STRIDE_ONE = "used stride 1; a pool's stride is its window size unless given"
 
 
 class Pool(Layer):
@@ -61,13 +65,36 @@ class Pool(Layer):
         c = rec.input_shapes[0][2]
         return [*size_lines(rec, self.geometry(), self.ceil_mode),
                 f"channels stay {c}: pooling works on each feature map separately",
-                "params = 0 (pooling has no weights)", field_line(rec)]
+                "params = 0 (pooling has no weights)", *field_lines(rec, self.geometry())]
 
-    def param_mistakes(self, rec: LayerRecord) -> list[tuple[str, int]]:
-        return []
+    def size_mistakes(self, rec: LayerRecord) -> list[tuple[str, Shape]]:
+        out = size_mistakes(rec, self.geometry(), self.ceil_mode)
+        if self.stride == self.size and self.size != (1, 1):
+            h, w = rec.input_shapes[0][:2]
+            ones = [(n + pb + pa - f) + 1 for n, f, pb, pa in
+                    ((h, self.size[0], *rec.geometry.pads[:2]),
+                     (w, self.size[1], *rec.geometry.pads[2:]))]
+            out.append((STRIDE_ONE, (ones[0], ones[1], rec.output[2])))
+        return out
 
-    def channel_mistake(self, rec: LayerRecord, expected: int) -> str:
+    def channel_mistake(self, rec: LayerRecord, expected: int) -> str | None:
         return f"pooling keeps the channel count ({rec.input_shapes[0][2]})"
+
+    def misreadings(self) -> list[tuple[str, dict[str, Any]]]:
+        out: list[tuple[str, dict[str, Any]]] = []
+        if self.padding not in ("valid", (0, 0, 0, 0)):
+            out.append(("ignored the padding", {"padding": (0, 0, 0, 0)}))
+        if self.stride != (1, 1):
+            out.append(("applied the stride twice",
+                        {"stride": (self.stride[0] ** 2, self.stride[1] ** 2)}))
+        if self.stride == self.size and self.size != (1, 1):
+            out.append((STRIDE_ONE, {"stride": (1, 1)}))
+        if not isinstance(self.padding, str) or self.padding == "valid":
+            out.append(("used ceil where floor applies: the division is rounded down"
+                        if not self.ceil_mode else
+                        "rounded down; ceil_mode rounds the division up",
+                        {"ceil_mode": not self.ceil_mode}))
+        return out
 
 
 def _indices(rec: LayerRecord) -> Saved:
@@ -104,6 +131,12 @@ class GlobalPool(Layer):
         """Average: nothing (PyTorch takes the mean, whose gradient needs only the shape). Max:
         the input and the indices, as ``adaptive_max_pool2d`` keeps them."""
         return [keep_input(rec, act), _indices(rec)] if self.kind == "max" else []
+
+    def size_mistakes(self, rec: LayerRecord) -> list[tuple[str, Shape]]:
+        h, w, c = rec.input_shapes[0]
+        return [("kept the map size; a global pool reduces each map to one value",
+                 (h, w, c) if self.keepdims else (h * w * c,)),
+                ("flattened the map instead of pooling it", (h * w * c,))]
 
     def working(self, rec: LayerRecord) -> list[str]:
         h, w, c = rec.input_shapes[0]
@@ -144,6 +177,13 @@ class AdaptivePool(Layer):
         if self.kind == "max":
             return [keep_input(rec, act), _indices(rec)]
         return [] if self.output == (1, 1) else [keep_input(rec, act)]
+
+    def working(self, rec: LayerRecord) -> list[str]:
+        h, w, c = rec.input_shapes[0]
+        oh, ow = self.output
+        return [f"adaptive {self.kind} pooling to {oh}x{ow}: window i covers "
+                f"[floor(i·n/o), ceil((i + 1)·n/o)) (PyTorch), so {h}x{w} → {oh}x{ow} whatever "
+                f"the input size; channels stay {c}; no parameters"]
 
 
 @register("adaptive_avgpool", "adaptive_avg_pool")

@@ -6,9 +6,9 @@ import math
 from typing import TYPE_CHECKING
 
 from ..shapes import Field, ShapeError
-from .base import DType, Layer, Result, Saved, fmt_shape, register
+from .base import DType, Layer, Result, Saved, Shape, fmt_shape, register
 from .fields import REQUIRED, ParamError, four, int_, pair, reference
-from .window import whole_field
+from .window import fnum, whole_field
 
 if TYPE_CHECKING:
     from ..analysis import LayerRecord
@@ -38,6 +38,14 @@ class Flatten(ShapeOp):
         shape = rec.input_shapes[0]
         return [f"flatten: {'·'.join(str(d) for d in shape)} = {rec.output[0]:,} values "
                 f"(H×W×C order, channels fastest); no parameters"]
+
+    def size_mistakes(self, rec: LayerRecord) -> list[tuple[str, Shape]]:
+        shape = rec.input_shapes[0]
+        if len(shape) != 3:
+            return []
+        h, w, c = shape
+        return [("left out the channels: flatten keeps every value, H·W·C", (h * w,)),
+                ("added the sizes instead of multiplying them", (h + w + c,))]
 
 
 def _target(name: str, v) -> tuple[int, ...]:
@@ -110,8 +118,31 @@ class Pad(ShapeOp):
     def working(self, rec: LayerRecord) -> list[str]:
         h, w, c = rec.input_shapes[0]
         t, b, l, r = self.padding
-        return [f"height = {h} + {t} + {b} = {rec.output[0]}, width = {w} + {l} + {r} = "
-                f"{rec.output[1]}; channels stay {c}; no parameters"]
+        if t == b == l == r:
+            size = (f"height = width = n + 2p = {h} + 2·{t} = {rec.output[0]}" if h == w else
+                    f"height = {h} + 2·{t} = {rec.output[0]}, width = {w} + 2·{t} = "
+                    f"{rec.output[1]}")
+        else:
+            size = (f"height = {h} + {t} + {b} = {rec.output[0]}, width = {w} + {l} + {r} = "
+                    f"{rec.output[1]}")
+        return [size + "  (the padding is added on both sides)",
+                f"channels stay {c}: padding adds rows and columns, not channels",
+                "params = 0 (padding has no weights)"]
+
+    def size_mistakes(self, rec: LayerRecord) -> list[tuple[str, Shape]]:
+        h, w, c = rec.input_shapes[0]
+        t, b, l, r = self.padding
+        return [("padded one side only; the padding is added on both sides (n + 2p)",
+                 (h + t, w + l, c)),
+                ("subtracted the padding; padding makes the map larger", (h - t - b, w - l - r, c)),
+                ("added 2p to one axis only", (h + t + b, w, c)),
+                ("multiplied by the padding instead of adding it", (h * (t + b), w * (l + r), c))]
+
+    def channel_mistake(self, rec: LayerRecord, expected: int) -> str | None:
+        c = rec.input_shapes[0][2]
+        return (f"padded the channels too; padding adds rows and columns only, the channels "
+                f"stay {c}" if expected > c else
+                f"padding keeps the channel count ({c})")
 
 
 @register("upsample", "upsampling")
@@ -128,6 +159,14 @@ class Upsample(ShapeOp):
         f = fields[0]
         return Result((h * sh, w * sw, c),
                       field=Field(f.rf_h, f.rf_w, f.jump_h / sh, f.jump_w / sw))
+
+    def working(self, rec: LayerRecord) -> list[str]:
+        h, w, c = rec.input_shapes[0]
+        sh, sw = self.scale
+        return [f"nearest-neighbour upsampling: height = {h}·{sh} = {rec.output[0]}, width = "
+                f"{w}·{sw} = {rec.output[1]}; channels stay {c}; no parameters",
+                f"the jump divides by the scale: {fnum(rec.field.jump_h)}x"
+                f"{fnum(rec.field.jump_w)}"]
 
 
 @register("crop", "cropping")
@@ -161,6 +200,12 @@ class Crop(ShapeOp):
         if oh <= 0 or ow <= 0:
             raise ShapeError(f"cropping {list(cut)} leaves {oh}x{ow} of {fmt_shape(inputs[0])}")
         return Result((oh, ow, c), geometry=cut)
+
+    def working(self, rec: LayerRecord) -> list[str]:
+        h, w, c = rec.input_shapes[0]
+        t, b, l, r = rec.geometry
+        return [f"height = {h} − {t} − {b} = {rec.output[0]}, width = {w} − {l} − {r} = "
+                f"{rec.output[1]}; channels stay {c}; no parameters"]
 
 
 @register("channel_shuffle", "shuffle")

@@ -3,6 +3,7 @@ the receptive-field step, and the ``--explain`` line for the size along one axis
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import TYPE_CHECKING, NamedTuple
 
 from .. import shapes
@@ -149,7 +150,84 @@ def size_lines(rec: LayerRecord, geo: Geometry, ceil: bool = False) -> list[str]
     return lines
 
 
-def field_line(rec: LayerRecord) -> str:
+def _axis_field(rf: Fraction, jump: Fraction, span: int, s: int | Fraction) -> tuple[str, str]:
+    """(``rf_in + (span − 1)·jump_in``, ``jump_in·s``) with one axis's numbers."""
+    j_in = jump / s
+    rf_in = rf - (span - 1) * j_in
+    return f"{fnum(rf_in)} + {span - 1}·{fnum(j_in)}", f"{fnum(j_in)}·{fnum(s)}"
+
+
+def field_lines(rec: LayerRecord, geo: Geometry) -> list[str]:
+    """The receptive-field step with its numbers: ``rf = rf_in + d·(f − 1)·jump_in`` (the jump
+    is the product of the earlier strides) and ``jump = jump_in·s``."""
     f = rec.field
-    return (f"receptive field = {f.rf_h}x{f.rf_w} input pixels, jump (stride) "
-            f"{f.jump_h}x{f.jump_w}")
+    spans = [shapes.effective_kernel(geo.kernel[a], geo.dilation[a]) for a in (0, 1)]
+    grow = "d·(f − 1)" if geo.dilation != (1, 1) else "(f − 1)"
+    h = _axis_field(f.rf_h, f.jump_h, spans[0], geo.stride[0])
+    w = _axis_field(f.rf_w, f.jump_w, spans[1], geo.stride[1])
+    if h == w and f.rf_h == f.rf_w:
+        return [f"receptive field = rf_in + {grow}·jump_in = {h[0]} = {fnum(f.rf_h)} "
+                f"({fnum(f.rf_h)}x{fnum(f.rf_w)} pixels of the input), jump = jump_in·s = "
+                f"{h[1]} = {fnum(f.jump_h)}"]
+    return [f"receptive field = rf_in + {grow}·jump_in; jump = jump_in·s (jump_in: the product "
+            f"of the earlier strides)",
+            f"  height: {h[0]} = {fnum(f.rf_h)}, jump {h[1]} = {fnum(f.jump_h)}",
+            f"  width: {w[0]} = {fnum(f.rf_w)}, jump {w[1]} = {fnum(f.jump_w)}"]
+
+
+def fnum(v: Fraction | int) -> str:
+    """A whole Fraction as an int, else a short decimal."""
+    if isinstance(v, Fraction) and v.denominator != 1:
+        return f"{float(v):g}"
+    return str(int(v))
+
+
+# --- the size mistakes of a sliding window (conv and pool homes call this) ----------------------
+
+def size_mistakes(rec: LayerRecord, geo: Geometry, ceil: bool = False
+                  ) -> list[tuple[str, tuple[int, ...]]]:
+    """Wrong output sizes of a sliding window, each recomputed with one rule of
+    ``(n + 2p − f)/s + 1`` changed: the +1, the padding (left out, one side), the stride, the
+    dilation (f instead of d·(f − 1) + 1), the rounding (ceil where floor applies, or the
+    reverse) and the kernel added instead of subtracted; and the input size kept."""
+    def fl(num: int, s: int) -> int:
+        return -(-num // s) if ceil else num // s
+
+    def eff(f: int, d: int) -> int:
+        return shapes.effective_kernel(f, d)
+
+    rules = [
+        ("forgot the +1 at the end of (n + 2p − f)/s + 1",
+         lambda n, f, s, d, pb, pa: fl(n + pb + pa - eff(f, d), s)),
+        ("forgot the padding",
+         lambda n, f, s, d, pb, pa: fl(n - eff(f, d), s) + 1),
+        ("counted the padding on one side only (it is added on both: 2p)",
+         lambda n, f, s, d, pb, pa: fl(n + pb - eff(f, d), s) + 1),
+        ("used the wrong stride (the division by s is missing)",
+         lambda n, f, s, d, pb, pa: n + pb + pa - eff(f, d) + 1),
+        ("ignored the dilation (a dilated kernel spans d·(f − 1) + 1 pixels, not f)",
+         lambda n, f, s, d, pb, pa: fl(n + pb + pa - f, s) + 1),
+        ("used ceil where floor applies: the division is rounded down" if not ceil else
+         "rounded down; ceil_mode rounds the division up",
+         lambda n, f, s, d, pb, pa: (-(-(n + pb + pa - eff(f, d)) // s) if not ceil else
+                                     (n + pb + pa - eff(f, d)) // s) + 1),
+        ("added the kernel size instead of subtracting it",
+         lambda n, f, s, d, pb, pa: fl(n + pb + pa + f, s) + 1),
+        ("applied the stride twice (divided by s·s)",
+         lambda n, f, s, d, pb, pa: fl(n + pb + pa - eff(f, d), s * s) + 1 if s > 1 else -1),
+    ]
+    out: list[tuple[str, tuple[int, ...]]] = []
+    h, w = rec.input_shapes[0][:2]
+    if (h, w) != tuple(rec.output[:2]):
+        out.append(("kept the input size as if the padding were 'same' with stride 1; this "
+                    "layer's padding and stride do not preserve the size",
+                    (h, w, rec.output[2])))
+    for label, rule in rules:
+        sizes = []
+        for axis in (0, 1):
+            try:
+                sizes.append(rule(*axis_terms(rec, geo, axis)))
+            except ZeroDivisionError:
+                sizes.append(-1)
+        out.append((label, (sizes[0], sizes[1], rec.output[2])))
+    return out
