@@ -211,6 +211,8 @@ def test_malformed_unknowns(text):
      ["--expect must be an output shape such as 5x5x16", "'(6, 6'"]),
     (["vgg16", "--expect-rf", "big"], ["--expect-rf must be a receptive field such as 7"]),
     (["vgg16", "--expect-macs", "15.47 GFLOPs"], ["--expect-macs must be a whole number"]),
+    (["solve", "8x8x3", "--to", "8x8x3", "--kernel", "three"],
+     ["--kernel must be a whole number >= 1 or any"]),
 ])
 def test_malformed_answers_exit_2_with_the_format(cli, args, needles):
     assert_clean_error(cli(*args), *needles)
