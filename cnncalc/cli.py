@@ -849,6 +849,57 @@ def solve_cmd(input_: tuple[int, ...], target: tuple[int, ...], kernel: int | No
         out(f"  {vals or given}{note}")
 
 
+@main.command("quiz", context_settings=CONTEXT)
+@click.option("--count", type=int, default=10, show_default=True, metavar="N",
+              help="Number of questions (1 to 10,000).")
+@click.option("--seed", type=click.IntRange(min=0), default=None, metavar="S",
+              help="The same seed gives the same questions (default: a random seed, printed).")
+@click.option("--topic", type=click.Choice(["conv", "pool", "dense", "deconv", "rf", "params",
+                                            "mixed"]), default="mixed", show_default=True,
+              help="What the questions are about.")
+@click.option("--difficulty", type=click.IntRange(1, 3), default=1, show_default=True,
+              metavar="1..3", help="1: stride 1, simple padding; 2: strides and padding, "
+                                   "flatten, stacks; 3: dilation, groups, floors, output padding.")
+@click.option("--format", "-F", "fmt", type=click.Choice(["text", "json", "markdown"]),
+              default="text", show_default=True, help="Output format.")
+@click.option("--answers", is_flag=True,
+              help="Add the answer sheet: each answer, and the mistake behind each wrong option.")
+@click.option("--distractors", is_flag=True,
+              help="Multiple choice: up to three wrong options per question, each one a named "
+                   "mistake (bias forgotten, padding ignored, floor/ceil swapped, ...).")
+def quiz_cmd(count: int, seed: int | None, topic: str, difficulty: int, fmt: str,
+             answers: bool, distractors: bool) -> None:
+    """Practice questions on shapes, parameters and receptive fields, with answers.
+
+    Every answer is computed by the calculator's own layer code; every wrong option is a mistake
+    that `--expect` would name. Each question shows the cnncalc command that checks an answer.
+
+    \b
+    Examples:
+      cnncalc quiz --count 5 --seed 7
+      cnncalc quiz --topic rf --difficulty 2 --distractors --answers
+      cnncalc quiz --count 20 --seed 1 --topic mixed -F markdown --answers > quiz.md
+      cnncalc quiz --count 3 --seed 2 --topic deconv -F json --answers | jq '.questions[0]'
+    """
+    from . import quiz
+    if not 1 <= count <= quiz.MAX_COUNT:
+        raise CnnCalcError(f"--count must be between 1 and {quiz.MAX_COUNT:,}, got {count}")
+    if seed is None:
+        import secrets
+        seed = secrets.randbelow(1_000_000)
+    qs = quiz.make(count, seed, topic, difficulty, distractors)
+    header = (f"cnncalc quiz: {count} question{'s' if count > 1 else ''}, topic {topic}, "
+              f"difficulty {difficulty}, seed {seed}")
+    if fmt == "json":
+        from .report import dumps
+        out(dumps(quiz.render_json(qs, {"count": count, "seed": seed, "topic": topic,
+                                        "difficulty": difficulty}, answers)))
+    elif fmt == "markdown":
+        click.echo(quiz.render_markdown(qs, header, answers), nl=False)
+    else:
+        click.echo(quiz.render_text(qs, header, answers), nl=False)
+
+
 def _filters(k: int) -> str:
     return f"{k} filter" + ("s" if k != 1 else "")
 
