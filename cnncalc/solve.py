@@ -161,8 +161,8 @@ def _conv_inner(p: Problem, axis: int, v: dict[str, int], x: str) -> range:
         d = v["dilation"]
         return _range(max(1, _ceil_div(e_lo, d) + 1), min(int(b["kernel"][1]), e_hi // d + 1))
     f = v["kernel"]
-    if f == 1:
-        return _range(1, 1) if e_lo <= 0 <= e_hi else range(0)
+    if f == 1:                       # a 1x1 kernel has no span: every dilation gives the same
+        return _range(1, int(b["dilation"][1])) if e_lo <= 0 <= e_hi else range(0)
     return _range(max(1, _ceil_div(e_lo, f - 1)), min(int(b["dilation"][1]), e_hi // (f - 1)))
 
 
@@ -179,8 +179,8 @@ def _transposed_inner(p: Problem, axis: int, v: dict[str, int], x: str) -> list[
     if x == "stride":
         span = v["dilation"] * (v["kernel"] - 1)
         rest = t - 1 - span - a + 2 * v["padding"]
-        if n == 1:
-            return [1] if rest == 0 else []
+        if n == 1:                   # (n − 1)·s = 0: every stride gives the same
+            return list(range(1, int(b["stride"][1]) + 1)) if rest == 0 else []
         return [rest // (n - 1)] if rest % (n - 1) == 0 and 1 <= rest // (n - 1) <= \
             int(b["stride"][1]) else []
     span = t - 1 - (n - 1) * v["stride"] + 2 * v["padding"] - a
@@ -191,7 +191,7 @@ def _transposed_inner(p: Problem, axis: int, v: dict[str, int], x: str) -> list[
         return [span // d + 1] if span % d == 0 and span // d + 1 <= int(b["kernel"][1]) else []
     f = v["kernel"]
     if f == 1:
-        return [1] if span == 0 else []
+        return list(range(1, int(b["dilation"][1]) + 1)) if span == 0 else []
     return [span // (f - 1)] if span % (f - 1) == 0 and 1 <= span // (f - 1) <= \
         int(b["dilation"][1]) else []
 
