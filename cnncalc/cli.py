@@ -615,10 +615,11 @@ def conv_cmd(input_: tuple[int, ...], filters: int, kernel: Kernel, dilation: An
 @click.option("--ceil", is_flag=True, help="PyTorch ceil_mode: round the division up.")
 @click.option("--kind", type=click.Choice(["max", "avg"]), default="max", show_default=True,
               help="Max or average pooling.")
+@_EXPECT_PARAMS
 @_common
-def pool_cmd(input_: tuple[int, ...], size: Any, ceil: bool, kind: str, stride: Any,
-             padding: Any, explain: bool, expect: tuple[int, ...] | None, fmt: str, strict: bool,
-             quiet: bool) -> None:
+def pool_cmd(input_: tuple[int, ...], size: Any, ceil: bool, kind: str,
+             expect_params: Count | None, stride: Any, padding: Any, explain: bool,
+             expect: tuple[int, ...] | None, fmt: str, strict: bool, quiet: bool) -> None:
     """One pooling layer: output shape (the stride defaults to the size).
 
     INPUT is HxWxC or - to read the first shape from stdin.
@@ -637,7 +638,8 @@ def pool_cmd(input_: tuple[int, ...], size: Any, ceil: bool, kind: str, stride: 
     desc = (f"{fmt_shape(rec.input_shapes[0])} → {kind}pool {lay.size[0]}x{lay.size[1]}, "
             f"stride {_pp(lay.stride)}, padding {_pad_text(lay.padding)}"
             + (", ceil_mode" if lay.ceil_mode else "") + f" → {fmt_shape(rec.output)}")
-    _finish_quick(rec, explain, fmt, quiet, Answers(expect), desc, model, a)
+    _finish_quick(rec, explain, fmt, quiet, Answers(expect, params=expect_params), desc, model,
+                  a)
 
 
 @main.command("dense", context_settings=CONTEXT)

@@ -239,19 +239,20 @@ def _shape_mistakes(rec: LayerRecord, expected: tuple[int, ...]) -> list[str]:
     alts = layer.size_mistakes(rec)
     if len(exp) != 3 or len(out) != 3:
         return [label for label, alt in alts if tuple(alt) == exp and tuple(alt) != out]
-    parts: list[str] = []
+    size: list[str] = []
     if exp[:2] != out[:2]:
         size = [label for label, alt in alts if len(alt) == 3 and tuple(alt[:2]) == exp[:2]
                 and tuple(alt[:2]) != out[:2]]
         if not size:
             return []
-        parts.append(" or ".join(size) if len(size) > 1 else size[0])
+    channel = None
     if exp[2] != out[2]:
         channel = layer.channel_mistake(rec, exp[2])
         if channel is None:
             return []
-        parts.append(channel)
-    return ["; and ".join(parts)] if parts else []
+    if not size:
+        return [channel] if channel else []
+    return [f"{s}; and {channel}" for s in size] if channel else size
 
 
 def _unflattened(a: Analysis, rec: LayerRecord) -> tuple[int, ...] | None:
@@ -293,8 +294,8 @@ def _numbers(a: Analysis, t: Target, quantity: str, expected: Any, right: Any) -
                        f"{got[0]:,} values")
         if len(exp) == 1 and len(got) == 3 and exp[0] == math.prod(got):
             out.append(f"flattened the output; it is still a {fmt_shape(got)} map here")
-        if exp == tuple(a.input) and got != exp:
-            out.append("kept the input shape; the layers change it")
+        if exp == tuple(a.input) and got != exp and len(a.layers) > 1:
+            out.append("kept the network's input shape; its layers change it")
     return out
 
 
@@ -419,7 +420,7 @@ def _misread(model: Model, a: Analysis, t: Target, quantity: str, expected: Any,
             if len(chosen) == 1:
                 rec = chosen[0][0]
                 text = label if len(scope) == 1 else \
-                    f"{label} of layer {rec.index} '{rec.path}' ({rec.type})"
+                    f"{label}, in layer {rec.index} '{rec.path}' ({rec.type})"
             else:
                 text = f"{label} (in all {len(chosen)} layers that have it)"
             attempt(changes, text)
@@ -428,7 +429,7 @@ def _misread(model: Model, a: Analysis, t: Target, quantity: str, expected: Any,
     for rec, label, fields in offers:
         if rec.index in nearest and sum(1 for r, lab, _ in offers if lab == label) > 1:
             attempt({id(rec.layer): _misread_layer(rec.layer, fields)},
-                    f"{label} of layer {rec.index} '{rec.path}' ({rec.type})")
+                    f"{label}, in layer {rec.index} '{rec.path}' ({rec.type})")
         if len(found) >= MAX_HINTS:
             break
     return found
@@ -654,7 +655,7 @@ def _misread_values(model: Model, a: Analysis, t: Target, quantity: str
         except CnnCalcError:
             continue
         text = label if len(a.layers[:t.last]) == 1 else (
-            f"{label} of layer {chosen[0][0].index} '{chosen[0][0].path}' "
+            f"{label}, in layer {chosen[0][0].index} '{chosen[0][0].path}' "
             f"({chosen[0][0].type})" if len(chosen) == 1 else
             f"{label} (in all {len(chosen)} layers that have it)")
         out.append((text, v))

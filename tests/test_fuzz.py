@@ -145,7 +145,11 @@ def _assert_clean(res) -> None:
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(doc=specs(), fmt=st.sampled_from(["json", "table", "csv", "tsv", "markdown"]),
        extra=st.sampled_from([[], ["--summary"], ["--strict"], ["-q"], ["--batch", "3"],
-                              ["--input", "16x16x3"], ["--depth", "0", "--summary"]]))
+                              ["--input", "16x16x3"], ["--depth", "0", "--summary"],
+                              ["--expect", "4x4x4", "--expect-params", "100"],
+                              ["--at", "1", "--expect-rf", "3", "--expect-macs", "1000"],
+                              ["--at", "2", "--explain", "--expect-trainable", "10"],
+                              ["--explain"]]))
 def test_random_specs_through_the_cli(doc, fmt, extra):
     res = invoke("-", "--format", fmt, *extra, stdin=_dump(doc))
     _assert_clean(res)
@@ -158,17 +162,20 @@ option_text = st.one_of(
 
 
 @settings(max_examples=200, deadline=None)
-@given(cmd=st.sampled_from(["conv", "pool"]),
+@given(cmd=st.sampled_from(["conv", "pool", "dense", "deconv", "pad", "solve"]),
        shape=st.one_of(st.sampled_from(["128x128x3", "7x7x1", "1x1x1", "8x8", "-", "0x4x4",
                                         "[25088]", "224×224×3"]), st.text(max_size=8)),
        opts=st.dictionaries(st.sampled_from(["--filters", "--kernel", "--stride", "--padding",
                                              "--dilation", "--groups", "--size", "--expect",
-                                             "--expect-params", "--kind"]),
+                                             "--expect-params", "--expect-macs", "--kind",
+                                             "--units", "--output-padding", "--to"]),
                             option_text, max_size=6),
        flags=st.lists(st.sampled_from(["--ceil", "--no-bias", "--explain", "-q", "--strict",
-                                       "--format=json"]), max_size=3, unique=True),
+                                       "--format=json", "--transpose", "--exact"]), max_size=3,
+                      unique=True),
        stdin=st.sampled_from(["", "126x126x32\n", "garbage", "[10]"]))
 def test_random_quick_calculator_command_lines(cmd, shape, opts, flags, stdin):
+    # an option another command has is an error (exit 2, one line) like any other bad input
     args = [cmd, shape]
     for k, v in opts.items():
         args += [f"{k}={v}"]

@@ -152,9 +152,9 @@ class Conv(Sliding):
         cin = f"{c}/{g}" if g > 1 else str(c)
         k = self.filters
         lines = size_lines(rec, self.geometry())
-        lines.append(f"feature maps = filters = {k} (each filter spans all "
-                     f"{c // g} input channels{' of its group' if g > 1 else ''} and makes "
-                     f"one map)")
+        seen = f"all {c // g} input channels" if c // g > 1 else "the one input channel"
+        lines.append(f"feature maps = filters = {k} (each filter spans {seen}"
+                     f"{' of its group' if g > 1 else ''} and makes one map)")
         wexpr = f"{kh}·{kw}·{cin}·{k}"
         lines.append(f"weights = kernel h · kernel w · input channels"
                      f"{'/groups' if g > 1 else ''} · filters = {wexpr} = {_commas(rec.weights)}")
@@ -182,6 +182,8 @@ class Conv(Sliding):
             ("left out the biases (one per filter)", kh * kw * (c // g) * k),
             ("left out the input channels (each filter is kh·kw·C_in)", kh * kw * k + b),
             ("left out the input channels and the biases", kh * kw * k),
+            ("left out the input channels and counted a single bias instead of one per filter",
+             kh * kw * k + 1),
             ("counted the kernel as f instead of f·f", kh * (c // g) * k + b),
             ("added a bias per input channel instead of per filter", kh * kw * (c // g) * k + c),
             ("counted a single bias for the layer instead of one per filter",
@@ -203,6 +205,13 @@ class Conv(Sliding):
         if g > 1 and g == c and k != c and expected == c:
             return (f"did not multiply the channels: a depthwise convolution with {k // c} "
                     f"filters per input channel makes {c}·{k // c} = {k} maps")
+        if g > 1 and g == c and expected == k // g:
+            return (f"each of the {c} input channels has its own filter"
+                    f"{'s' if k > c else ''} in a depthwise convolution: {c}·{k // c} = {k} "
+                    f"maps, not {k // c}")
+        if g > 1 and g == c and expected == c * k:
+            return (f"each depthwise filter sees one input channel and makes one map: {k} "
+                    f"maps, not {c}·{k}")
         if g > 1 and expected == k // g:
             return (f"ignored the groups: each of the {g} groups makes {k // g} maps and they "
                     f"are stacked, {k} in all")

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 STRIDE_ONE = "used stride 1; a pool's stride is its window size unless given"
 
 
+def _pp(p: tuple[int, int]) -> str:
+    return str(p[0]) if p[0] == p[1] else f"{p[0]}x{p[1]}"
+
+
 class Pool(Layer):
     main = "size"
     params = {"size": (pair(), REQUIRED), "stride": (pair(), None), "padding": (padding, 0),
@@ -75,6 +79,13 @@ class Pool(Layer):
                     ((h, self.size[0], *rec.geometry.pads[:2]),
                      (w, self.size[1], *rec.geometry.pads[2:]))]
             out.append((STRIDE_ONE, (ones[0], ones[1], rec.output[2])))
+        elif self.stride != self.size:
+            h, w = rec.input_shapes[0][:2]
+            by_size = [(n + pb + pa - f) // f + 1 if n + pb + pa >= f else -1
+                       for n, f, pb, pa in ((h, self.size[0], *rec.geometry.pads[:2]),
+                                            (w, self.size[1], *rec.geometry.pads[2:]))]
+            out.append((f"used the window size as the stride; this pool's stride is "
+                        f"{_pp(self.stride)}", (by_size[0], by_size[1], rec.output[2])))
         return out
 
     def channel_mistake(self, rec: LayerRecord, expected: int) -> str | None:
