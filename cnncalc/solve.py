@@ -316,8 +316,8 @@ def why_none(p: Problem) -> str:
             + (" and an exact division (--exact)" if p.exact and not p.transpose else ""))
     if not unknown:
         return f"{head}: {eq} does not hold{near_text}"
-    return (f"{head}: {eq} {why or 'has no whole solution'} for {' and '.join(unknown)} "
-            f"within the bounds ({p.bounds_text()}){near_text}")
+    return (f"{head}: {eq} {why or 'has no whole solution'} (searched {p.bounds_text()})"
+            f"{near_text}")
 
 
 def _fails(p: Problem, axis: int) -> bool:
