@@ -313,3 +313,19 @@ def test_every_distractor_is_named_by_the_check():
             for label, v in mistakes.alternatives(model, a, t, quantity):
                 d = mistakes.diagnose(model, a, t, quantity, v)
                 assert d.named and label in d.mistakes, (at, quantity, label, v, d)
+
+
+def test_the_readme_quiz_section_shows_real_output(cli):
+    from conftest import ROOT
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Quiz questions, asked directly", 1)[1].split("\n### ", 1)[0]
+    blocks = [b.split("```", 1)[0] for b in section.split("```text\n")[1:]]
+    assert len(blocks) == 5
+    for block in blocks:
+        for command in block.split("$ cnncalc ")[1:]:
+            args, _, shown = command.partition("\n")
+            res = cli(*args.split())
+            printed = (res.out + res.err).splitlines()
+            for line in shown.splitlines():
+                if line != "…":
+                    assert line in printed, (args, line)
