@@ -587,7 +587,6 @@ def conv_cmd(input_: tuple[int, ...], filters: int, kernel: Kernel, dilation: An
     rec, model, a = _quick("conv", input_, {
         "filters": filters, "kernel": kernel.size, "stride": stride, "padding": padding,
         "dilation": dilation, "groups": groups, "bias": False if no_bias else None}, strict)
-    from .layers import fmt_shape
     lay = rec.layer
     seen = rec.input_shapes[0][2] // lay.groups
     depth = kernel.depth
@@ -598,12 +597,7 @@ def conv_cmd(input_: tuple[int, ...], filters: int, kernel: Kernel, dilation: An
             + ("of its group " if lay.groups > 1 else "") + f"(each filter spans all of them), "
             f"not {depth}; give --kernel {lay.kernel[0]}x{lay.kernel[1]} or "
             f"{lay.kernel[0]}x{lay.kernel[1]}x{seen}")
-    desc = (f"{fmt_shape(rec.input_shapes[0])} → conv {lay.kernel[0]}x{lay.kernel[1]}, "
-            f"{_filters(lay.filters)}, stride {_pp(lay.stride)}, padding "
-            f"{_pad_text(lay.padding)}"
-            + (f", dilation {_pp(lay.dilation)}" if lay.dilation != (1, 1) else "")
-            + (f", groups {lay.groups}" if lay.groups > 1 else "")
-            + f" → {fmt_shape(rec.output)}")
+    desc = _conv_desc(rec, "conv")
     _finish_quick(rec, explain, fmt, quiet,
                   Answers(expect, params=expect_params, macs=expect_macs), desc, model, a)
 
@@ -642,18 +636,32 @@ def pool_cmd(input_: tuple[int, ...], size: Any, ceil: bool, kind: str,
                   a)
 
 
+def _checked(metavar: str, macs: bool = True):
+    """The options of a checked quick command: --explain, --expect, --expect-params (and
+    --expect-macs), --format, --quiet."""
+    opts = [click.option("--explain", "-e", is_flag=True,
+                         help="Show the working with the numbers."),
+            click.option("--expect", type=ANSWER_SHAPE, metavar=metavar,
+                         help="Check the output shape."),
+            _EXPECT_PARAMS, *([_EXPECT_MACS] if macs else []),
+            click.option("--format", "-F", "fmt", type=click.Choice(["text", "json"]),
+                         default="text", show_default=True, help="Output format."),
+            click.option("--quiet", "-q", is_flag=True,
+                         help="Print only the output shape (for pipes).")]
+
+    def deco(f):
+        for opt in reversed(opts):
+            f = opt(f)
+        return f
+    return deco
+
+
 @main.command("dense", context_settings=CONTEXT)
 @click.argument("input_", metavar="INPUT", type=Shape(stdin=True))
 @click.option("--units", type=click.IntRange(min=1), required=True, metavar="N",
               help="Number of units (neurons) = outputs.")
 @click.option("--no-bias", is_flag=True, help="No bias terms.")
-@click.option("--explain", "-e", is_flag=True, help="Show the working with the numbers.")
-@click.option("--expect", type=ANSWER_SHAPE, metavar="[N]", help="Check the output shape.")
-@_EXPECT_PARAMS
-@_EXPECT_MACS
-@click.option("--format", "-F", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Output format.")
-@click.option("--quiet", "-q", is_flag=True, help="Print only the output shape (for pipes).")
+@_checked("[N]")
 def dense_cmd(input_: tuple[int, ...], units: int, no_bias: bool, explain: bool,
               expect: tuple[int, ...] | None, expect_params: Count | None,
               expect_macs: Count | None, fmt: str, quiet: bool) -> None:
@@ -695,13 +703,7 @@ def dense_cmd(input_: tuple[int, ...], units: int, no_bias: bool, explain: bool,
 @click.option("--dilation", "-d", type=PAIR, help="Dilation (default 1).")
 @click.option("--groups", "-g", type=int, help="Groups (default 1).")
 @click.option("--no-bias", is_flag=True, help="No bias terms.")
-@click.option("--explain", "-e", is_flag=True, help="Show the working with the numbers.")
-@click.option("--expect", type=ANSWER_SHAPE, metavar="HxWxC", help="Check the output shape.")
-@_EXPECT_PARAMS
-@_EXPECT_MACS
-@click.option("--format", "-F", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Output format.")
-@click.option("--quiet", "-q", is_flag=True, help="Print only the output shape (for pipes).")
+@_checked("HxWxC")
 def deconv_cmd(input_: tuple[int, ...], filters: int, kernel: Any, stride: Any, padding: Any,
                output_padding: Any, dilation: Any, groups: int | None, no_bias: bool,
                explain: bool, expect: tuple[int, ...] | None, expect_params: Count | None,
@@ -721,16 +723,10 @@ def deconv_cmd(input_: tuple[int, ...], filters: int, kernel: Any, stride: Any, 
         "filters": filters, "kernel": kernel, "stride": stride, "padding": padding,
         "output_padding": output_padding, "dilation": dilation, "groups": groups,
         "bias": False if no_bias else None}, False)
-    from .layers import fmt_shape
     lay = rec.layer
-    desc = (f"{fmt_shape(rec.input_shapes[0])} → transposed conv {lay.kernel[0]}x"
-            f"{lay.kernel[1]}, {_filters(lay.filters)}, stride {_pp(lay.stride)}, padding "
-            f"{_pad_text(lay.padding)}"
-            + (f", output padding {_pp(lay.output_padding)}" if lay.output_padding != (0, 0)
-               else "")
-            + (f", dilation {_pp(lay.dilation)}" if lay.dilation != (1, 1) else "")
-            + (f", groups {lay.groups}" if lay.groups > 1 else "")
-            + f" → {fmt_shape(rec.output)}")
+    desc = _conv_desc(rec, "transposed conv",
+                      f", output padding {_pp(lay.output_padding)}"
+                      if lay.output_padding != (0, 0) else "")
     _finish_quick(rec, explain, fmt, quiet,
                   Answers(expect, params=expect_params, macs=expect_macs), desc, model, a)
 
@@ -739,12 +735,7 @@ def deconv_cmd(input_: tuple[int, ...], filters: int, kernel: Any, stride: Any, 
 @click.argument("input_", metavar="INPUT", type=Shape(stdin=True))
 @click.option("--padding", "-p", type=PADDING, required=True,
               help="Zero padding p on each side: N, HxW or T,B,L,R.")
-@click.option("--explain", "-e", is_flag=True, help="Show the working with the numbers.")
-@click.option("--expect", type=ANSWER_SHAPE, metavar="HxWxC", help="Check the output shape.")
-@_EXPECT_PARAMS
-@click.option("--format", "-F", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Output format.")
-@click.option("--quiet", "-q", is_flag=True, help="Print only the output shape (for pipes).")
+@_checked("HxWxC", macs=False)
 def pad_cmd(input_: tuple[int, ...], padding: Any, explain: bool,
             expect: tuple[int, ...] | None, expect_params: Count | None, fmt: str,
             quiet: bool) -> None:
@@ -900,6 +891,18 @@ def quiz_cmd(count: int, seed: int | None, topic: str, difficulty: int, fmt: str
         click.echo(quiz.render_markdown(qs, header, answers), nl=False)
     else:
         click.echo(quiz.render_text(qs, header, answers), nl=False)
+
+
+def _conv_desc(rec, kind: str, extra: str = "") -> str:
+    """``128x128x3 → conv 3x3, 32 filters, stride 1, padding 1 → 128x128x32``."""
+    from .layers import fmt_shape
+    lay = rec.layer
+    return (f"{fmt_shape(rec.input_shapes[0])} → {kind} {lay.kernel[0]}x{lay.kernel[1]}, "
+            f"{_filters(lay.filters)}, stride {_pp(lay.stride)}, padding "
+            f"{_pad_text(lay.padding)}{extra}"
+            + (f", dilation {_pp(lay.dilation)}" if lay.dilation != (1, 1) else "")
+            + (f", groups {lay.groups}" if lay.groups > 1 else "")
+            + f" → {fmt_shape(rec.output)}")
 
 
 def _filters(k: int) -> str:

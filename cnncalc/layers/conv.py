@@ -10,7 +10,7 @@ from .base import OWN, DType, Layer, ParamSpec, Result, Saved, Shape, keep_input
 from .fields import (REQUIRED, ParamError, activation, boolean, fixed_kernels, four, int_,
                      is_matrix, padding, pair, show)
 from .window import (AXES, Geometry, Window, field_lines, fnum, resolve_window, size_lines,
-                     size_mistakes, window_field)
+                     size_mistakes, window_field, window_misreadings)
 
 if TYPE_CHECKING:
     from ..analysis import LayerRecord
@@ -29,6 +29,35 @@ CONV_ALIASES = {"kernel_size": "kernel", "strides": "stride", "dilation_rate": "
 
 def _commas(n: int) -> str:
     return f"{n:,}"
+
+
+def filter_param_mistakes(layer: Any, rec: LayerRecord) -> list[tuple[str, int]]:
+    """Wrong parameter counts of a layer of ``filters`` kernels of ``kernel`` over C/``groups``
+    channels, with ``bias`` (a convolution or a transposed one), each with the mistake named."""
+    kh, kw = layer.kernel
+    c = rec.input_shapes[0][2]
+    k, g = layer.filters, layer.groups
+    b = k if layer.bias else 0
+    out = [
+        ("left out the biases (one per filter)", kh * kw * (c // g) * k),
+        ("left out the input channels (each filter is kh·kw·C_in)", kh * kw * k + b),
+        ("left out the input channels and the biases", kh * kw * k),
+        ("left out the input channels and counted a single bias instead of one per filter",
+         kh * kw * k + 1),
+        ("counted the kernel as f instead of f·f", kh * (c // g) * k + b),
+        ("added a bias per input channel instead of per filter", kh * kw * (c // g) * k + c),
+        ("counted a single bias for the layer instead of one per filter",
+         kh * kw * (c // g) * k + 1),
+        ("ignored the groups (each filter sees C_in/groups channels)", kh * kw * c * k + b),
+        ("counted biases that this layer does not have (bias: false)",
+         kh * kw * (c // g) * k + k),
+        ("counted the parameters of one filter only (× filters missing)",
+         kh * kw * (c // g) + (1 if layer.bias else 0)),
+    ]
+    if g > 1 and g == c:
+        out.append(("counted a full convolution: a depthwise filter sees one channel, "
+                    "not all of them", kh * kw * c * k + b))
+    return out
 
 
 class Sliding(Layer):
@@ -64,17 +93,18 @@ class Sliding(Layer):
     def _bias(self, n: int, fan: int) -> list[ParamSpec]:
         return [ParamSpec("bias", (n,), "uniform", fan, "bias")] if self.bias else []
 
+    def _macs_and_field(self, rec: LayerRecord) -> list[str]:
+        """The last lines of a working: MACs = H'·W'·weights, and the receptive-field step."""
+        oh, ow = rec.output[:2]
+        return [f"MACs = out h · out w · weights = {oh}·{ow}·{_commas(rec.weights)} = "
+                f"{_commas(rec.macs)}", *field_lines(rec, self.geometry())]
+
     # the mistakes shared by every convolution
     def size_mistakes(self, rec: LayerRecord) -> list[tuple[str, Shape]]:
         return size_mistakes(rec, self.geometry())
 
     def misreadings(self) -> list[tuple[str, dict[str, Any]]]:
-        out: list[tuple[str, dict[str, Any]]] = []
-        if self.padding not in ("valid", (0, 0, 0, 0)):
-            out.append(("ignored the padding", {"padding": (0, 0, 0, 0)}))
-        if self.stride != (1, 1):
-            out.append(("applied the stride twice",
-                        {"stride": (self.stride[0] ** 2, self.stride[1] ** 2)}))
+        out = window_misreadings(self.padding, self.stride)
         if self.dilation != (1, 1):
             out.append(("ignored the dilation (f instead of d·(f − 1) + 1)",
                         {"dilation": (1, 1)}))
@@ -173,31 +203,7 @@ class Conv(Sliding):
 
     def param_mistakes(self, rec: LayerRecord, source: Shape | None = None
                        ) -> list[tuple[str, int]]:
-        """Wrong parameter counts a student is likely to give, each with the mistake named."""
-        kh, kw = self.kernel
-        c = rec.input_shapes[0][2]
-        k, g = self.filters, self.groups
-        b = k if self.bias else 0
-        out = [
-            ("left out the biases (one per filter)", kh * kw * (c // g) * k),
-            ("left out the input channels (each filter is kh·kw·C_in)", kh * kw * k + b),
-            ("left out the input channels and the biases", kh * kw * k),
-            ("left out the input channels and counted a single bias instead of one per filter",
-             kh * kw * k + 1),
-            ("counted the kernel as f instead of f·f", kh * (c // g) * k + b),
-            ("added a bias per input channel instead of per filter", kh * kw * (c // g) * k + c),
-            ("counted a single bias for the layer instead of one per filter",
-             kh * kw * (c // g) * k + 1),
-            ("ignored the groups (each filter sees C_in/groups channels)", kh * kw * c * k + b),
-            ("counted biases that this layer does not have (bias: false)",
-             kh * kw * (c // g) * k + k),
-            ("counted the parameters of one filter only (× filters missing)",
-             kh * kw * (c // g) + (1 if self.bias else 0)),
-        ]
-        if g > 1 and g == c:
-            out.append(("counted a full convolution: a depthwise filter sees one channel, "
-                        "not all of them", kh * kw * c * k + b))
-        return out
+        return filter_param_mistakes(self, rec)
 
     def channel_mistake(self, rec: LayerRecord, expected: int) -> str | None:
         c = rec.input_shapes[0][2]
@@ -262,11 +268,7 @@ class DepthwiseConv(Sliding):
                          f"(one bias per output map)")
         else:
             lines.append(f"params = {_commas(rec.params)} (no biases)")
-        oh, ow, _ = rec.output
-        lines.append(f"MACs = out h · out w · weights = {oh}·{ow}·{_commas(rec.weights)} = "
-                     f"{_commas(rec.macs)}")
-        lines += field_lines(rec, self.geometry())
-        return lines
+        return lines + self._macs_and_field(rec)
 
     def param_mistakes(self, rec: LayerRecord, source: Shape | None = None
                        ) -> list[tuple[str, int]]:
@@ -338,11 +340,7 @@ class SeparableConv(Sliding):
         lines.append(f"params = {kh}·{kw}·{mid} + {mid}·{k}" + (f" + {k}" if self.bias else "")
                      + f" = {_commas(rec.params)}"
                      + (" (one bias per output map)" if self.bias else " (no biases)"))
-        oh, ow, _ = rec.output
-        lines.append(f"MACs = out h · out w · weights = {oh}·{ow}·{_commas(rec.weights)} = "
-                     f"{_commas(rec.macs)}")
-        lines += field_lines(rec, self.geometry())
-        return lines
+        return lines + self._macs_and_field(rec)
 
     def param_mistakes(self, rec: LayerRecord, source: Shape | None = None
                        ) -> list[tuple[str, int]]:
@@ -502,15 +500,7 @@ class ConvTranspose(Sliding):
 
     def param_mistakes(self, rec: LayerRecord, source: Shape | None = None
                        ) -> list[tuple[str, int]]:
-        kh, kw = self.kernel
-        c = rec.input_shapes[0][2]
-        k, g = self.filters, self.groups
-        b = k if self.bias else 0
-        return [("left out the biases (one per filter)", kh * kw * (c // g) * k),
-                ("left out the input channels", kh * kw * k + b),
-                ("put a bias on each input channel instead of each filter",
-                 kh * kw * (c // g) * k + c),
-                ("ignored the groups", kh * kw * c * k + b)]
+        return filter_param_mistakes(self, rec)    # the same weights as a convolution's
 
     def channel_mistake(self, rec: LayerRecord, expected: int) -> str | None:
         c = rec.input_shapes[0][2]

@@ -10,7 +10,7 @@ from ..shapes import Field
 from .base import INT64, OWN, DType, Layer, Result, Saved, Shape, keep_input, register
 from .fields import REQUIRED, ParamError, boolean, padding, pair
 from .window import (Geometry, field_lines, resolve_window, size_lines, size_mistakes, whole_field,
-                     window_field)
+                     window_field, window_misreadings)
 
 if TYPE_CHECKING:
     from ..analysis import LayerRecord
@@ -92,12 +92,7 @@ class Pool(Layer):
         return f"pooling keeps the channel count ({rec.input_shapes[0][2]})"
 
     def misreadings(self) -> list[tuple[str, dict[str, Any]]]:
-        out: list[tuple[str, dict[str, Any]]] = []
-        if self.padding not in ("valid", (0, 0, 0, 0)):
-            out.append(("ignored the padding", {"padding": (0, 0, 0, 0)}))
-        if self.stride != (1, 1):
-            out.append(("applied the stride twice",
-                        {"stride": (self.stride[0] ** 2, self.stride[1] ** 2)}))
+        out = window_misreadings(self.padding, self.stride)
         if self.stride == self.size and self.size != (1, 1):
             out.append((STRIDE_ONE, {"stride": (1, 1)}))
         if not isinstance(self.padding, str) or self.padding == "valid":

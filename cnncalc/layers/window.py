@@ -175,6 +175,17 @@ def field_lines(rec: LayerRecord, geo: Geometry) -> list[str]:
             f"  width: {w[0]} = {fnum(f.rf_w)}, jump {w[1]} = {fnum(f.jump_w)}"]
 
 
+def window_misreadings(padding, stride: tuple[int, int]) -> list[tuple[str, dict]]:
+    """The misreadings every sliding window shares: its padding ignored, its stride applied
+    twice (the field values a re-analysis uses)."""
+    out: list[tuple[str, dict]] = []
+    if padding not in ("valid", (0, 0, 0, 0)):
+        out.append(("ignored the padding", {"padding": (0, 0, 0, 0)}))
+    if stride != (1, 1):
+        out.append(("applied the stride twice", {"stride": (stride[0] ** 2, stride[1] ** 2)}))
+    return out
+
+
 def fnum(v: Fraction | int) -> str:
     """A whole Fraction as an int, else a short decimal."""
     if isinstance(v, Fraction) and v.denominator != 1:
