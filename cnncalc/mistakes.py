@@ -99,7 +99,7 @@ def last_map(a: Analysis, t: Target) -> LayerRecord | None:
     """The layer whose receptive field a check of ``t`` means: the layer itself, or (for the
     network or a group) its last feature map larger than 1×1, as the totals report it."""
     if t.kind == "layer":
-        return t.rec
+        return t.rec if t.rec is not None and len(t.rec.output) == 3 else None
     for rec in reversed(a.layers[t.first - 1:t.last]):
         if len(rec.output) == 3 and rec.output[0] * rec.output[1] > 1:
             return rec
@@ -115,6 +115,9 @@ def value(a: Analysis, t: Target, quantity: str) -> Any:
         return tuple(t.rec.output) if t.rec is not None else tuple(a.input)
     if quantity == "rf":
         rec = last_map(a, t)
+        if rec is None and t.kind == "layer":
+            raise CnnCalcError(f"--expect-rf: {t.label()} outputs a vector, not a feature map; "
+                               f"a receptive field belongs to a map (give --at a map's layer)")
         if rec is None:
             raise CnnCalcError(f"{t.label()} has no feature map larger than 1x1 to take a "
                                f"receptive field of; give --at a layer")

@@ -160,6 +160,13 @@ def test_dilation_ignored_and_ceil_for_floor_in_a_network(cli):
     assert "used ceil where floor applies" in failure(res)[2]
 
 
+def test_a_receptive_field_needs_a_feature_map(cli):
+    assert_clean_error(cli("lenet5", "--at", "flatten_1", "--expect-rf", "3"),
+                       "layer 6 'flatten_1' outputs a vector, not a feature map")
+    assert_clean_error(cli("-", "--expect-rf", "3", stdin="input: [10]\nlayers: [dense: 5]\n"),
+                       "has no feature map larger than 1x1")
+
+
 def test_an_unknown_mistake_says_so_and_points_to_explain(cli):
     res = cli("vgg16", "--expect-params", "12345")
     assert res.code == 1
