@@ -25,6 +25,7 @@ import copy
 import dataclasses
 import difflib
 import math
+from collections import Counter
 from fractions import Fraction
 from typing import Any, Callable, NamedTuple
 
@@ -37,6 +38,8 @@ from .spec import Composite, Leaf, Model, Seq
 QUANTITIES = ("output", "params", "trainable", "macs", "rf")
 MAX_HINTS = 4
 SINGLE_LAYER_SCAN = 48      # layers (nearest the target first) whose misreadings are tried alone
+REANALYSIS_BUDGET = 40_000   # layers analysed again in all, per check (a 40,000-layer network:
+#                              one re-analysis; VGG-16: all of them), so a check stays quick
 
 
 # --- what a check is about: the network, one layer or one group --------------------------------
@@ -399,8 +402,12 @@ def _misread(model: Model, a: Analysis, t: Target, quantity: str, expected: Any,
         path = t.group.path if t.group is not None else t.rec.path if t.rec is not None else ""
         stop = path.split(".", 1)[0]
     found: list[str] = []
+    left = [REANALYSIS_BUDGET // max(1, t.last if stop is not None else len(a.layers))]
 
     def attempt(changes: dict[int, Layer], label: str) -> None:
+        if left[0] <= 0:
+            return
+        left[0] -= 1
         try:
             va = analyse(_variant(model, changes, stop), a.input, batch=a.batch)
         except CnnCalcError:
@@ -428,9 +435,10 @@ def _misread(model: Model, a: Analysis, t: Target, quantity: str, expected: Any,
                 text = f"{label} (in all {len(chosen)} layers that have it)"
             attempt(changes, text)
         return found
-    nearest = sorted({rec.index for rec, _, _ in offers}, reverse=True)[:SINGLE_LAYER_SCAN]
+    nearest = set(sorted({rec.index for rec, _, _ in offers}, reverse=True)[:SINGLE_LAYER_SCAN])
+    shared = Counter(label for _, label, _ in offers)
     for rec, label, fields in offers:
-        if rec.index in nearest and sum(1 for r, lab, _ in offers if lab == label) > 1:
+        if rec.index in nearest and shared[label] > 1:
             attempt({id(rec.layer): _misread_layer(rec.layer, fields)},
                     f"{label}, in layer {rec.index} '{rec.path}' ({rec.type})")
         if len(found) >= MAX_HINTS:
