@@ -73,6 +73,10 @@ def main() -> None:
       cnncalc my_net.yaml -i 128x128x3 -S
       cnncalc conv 128x128x3 --filters 32 --kernel 3 --explain
       cnncalc conv 224x224x3 -k 64 -f 3 -p same -q | cnncalc pool - -f 2
+      cnncalc vgg16 --at block3_pool --expect 28x28x256     check an answer
+      cnncalc dense 300x300x3 --units 100 --expect-params 27,000,100
+      cnncalc solve 64x64x3 --to 64x64x8 --kernel 5           find the padding
+      cnncalc quiz --count 5 --seed 1 --distractors --answers
     \b
     Short flags mean the same in every command (course notation n, f, p, s):
       -f window size f (--kernel, pool's --size)   -s --stride   -p --padding
