@@ -264,7 +264,7 @@ def gen_rf(rng: random.Random, level: int):
 
 def gen_params(rng: random.Random, level: int):
     f = rng.choice([1, 3, 5, 7])
-    c = rng.choice([1, 3, 16, 32, 64, 128, 192, 256])
+    c = rng.choice([1, 3, 16, 32, 64, 128, 192, 256] if level < 3 else [4, 16, 32, 64, 128])
     k = rng.choice([8, 10, 16, 32, 64, 100, 128, 256])
     n = rng.choice([28, 32, 56, 64, 128, 224, 300])
     args: dict[str, Any] = {"filters": k, "kernel": f}
@@ -283,8 +283,9 @@ def gen_params(rng: random.Random, level: int):
         else:
             extra = f", in {g} groups"
         args["groups"] = g
-    text = (f"A convolutional layer takes a {n}×{n}×{c} input and has {args['filters']} "
-            f"filters of {f}×{f}{extra}. How many parameters does it have?")
+    k = args["filters"]
+    text = (f"A convolutional layer takes a {n}×{n}×{c} input and has {k} "
+            f"filter{'s' if k > 1 else ''} of {f}×{f}{extra}. How many parameters does it have?")
     return (text, {"input": f"{n}x{n}x{c}", "layers": [{"conv": args}]}, "params",
             f"cnncalc conv {n}x{n}x{c} {_conv_flags(args)} --expect-params ANSWER")
 

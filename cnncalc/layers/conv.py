@@ -38,12 +38,14 @@ def filter_param_mistakes(layer: Any, rec: LayerRecord) -> list[tuple[str, int]]
     c = rec.input_shapes[0][2]
     k, g = layer.filters, layer.groups
     b = k if layer.bias else 0
-    out = [
-        ("left out the biases (one per filter)", kh * kw * (c // g) * k),
-        ("left out the input channels (each filter is kh·kw·C_in)", kh * kw * k + b),
-        ("left out the input channels and the biases", kh * kw * k),
-        ("left out the input channels and counted a single bias instead of one per filter",
-         kh * kw * k + 1),
+    out = [("left out the biases (one per filter)", kh * kw * (c // g) * k)]
+    if c // g > 1:      # a filter over one channel has no input channels to leave out
+        out += [
+            ("left out the input channels (each filter is kh·kw·C_in)", kh * kw * k + b),
+            ("left out the input channels and the biases", kh * kw * k),
+            ("left out the input channels and counted a single bias instead of one per "
+             "filter", kh * kw * k + 1)]
+    out += [
         ("counted the kernel as f instead of f·f", kh * (c // g) * k + b),
         ("added a bias per input channel instead of per filter", kh * kw * (c // g) * k + c),
         ("counted a single bias for the layer instead of one per filter",
