@@ -268,11 +268,6 @@ def test_quick_command_errors(cli, args, needle):
     assert_clean_error(cli(*args), needle)
 
 
-@pytest.fixture(scope="module")
-def torch():
-    return pytest.importorskip("torch")
-
-
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(1, 9), c=st.integers(1, 4), k=st.integers(1, 4), f=st.integers(1, 5),
        s=st.integers(1, 3), p=st.integers(0, 3), d=st.integers(1, 3), a=st.integers(0, 2),
@@ -311,7 +306,6 @@ def test_dense_against_torch(torch, cli, shape, units):
 # --- the library ------------------------------------------------------------------------------
 
 def test_every_distractor_is_named_by_the_check():
-    a = cnncalc.analyse(cnncalc.loads(STACK))
     model = cnncalc.loads(STACK)
     a = cnncalc.analyse(model)
     for at in ("c1", "p1", "c3"):

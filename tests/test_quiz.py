@@ -198,8 +198,7 @@ def _torch_module(spec: dict, torch):
 
 @pytest.mark.parametrize("q", [q for q in QUESTIONS if q.ask == "params"],
                          ids=lambda q: f"{q.topic}-{q.difficulty}-{q.number}")
-def test_parameter_answers_match_torch(q):
-    torch = pytest.importorskip("torch")
+def test_parameter_answers_match_torch(q, torch):
     m = _torch_module(q.spec, torch)
     assert sum(p.numel() for p in m.parameters()) == q.answer
 
