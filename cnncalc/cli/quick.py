@@ -20,18 +20,11 @@ def _quick(type_: str, shape: tuple[int, ...], params: dict, strict: bool,
     """One layer (after the ``before`` layers, e.g. a flatten) on ``shape``: its record, the
     model and the analysis."""
     from ..analysis import analyse
-    from ..layers import REGISTRY, ParamError
-    from ..spec import Leaf, Model, Seq
+    from ..spec import build
 
-    items = []
-    for kind, values in [*(before or []), (type_, params)]:
-        values = {k: v for k, v in values.items() if v is not None}
-        try:
-            layer = REGISTRY[kind](**values)
-        except (ParamError, ValueError) as e:
-            raise CnnCalcError(str(e)) from None
-        items.append(Leaf(layer.type, layer, layer.type, None))
-    model = Model(type_, "", shape, Seq(items), "<command line>")
+    layers = [{kind: {"name": kind, **{k: v for k, v in values.items() if v is not None}}}
+              for kind, values in [*(before or []), (type_, params)]]
+    model = build({"name": type_, "layers": layers}, "<command line>", type_, shape)
     a = analyse(model, shape, strict=strict)
     return a.layers[-1], model, a
 
