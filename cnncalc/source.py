@@ -53,9 +53,9 @@ class _Loader(yaml.SafeLoader):
 
 
 # YAML 1.2's core schema for numbers: `1e-6` is a float (YAML 1.1 wants `1.0e-6` and reads `1e-6`
-# as a string), and `190:20:30` is a string, not a sexagesimal 685230.
-_INT = re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0o?[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)"
-                  r"|[-+]?0x[0-9a-fA-F_]+)$")
+# as a string), and `190:20:30` is a string, not a sexagesimal 685230. One departure: no
+# hexadecimal, so that `padding: 0x3` is the string "0 by 3" (fields.by), not the integer 3.
+_INT = re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0o?[0-7_]+|[-+]?(?:0|[1-9][0-9_]*))$")
 _FLOAT = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?"
                     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
 

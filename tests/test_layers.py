@@ -116,6 +116,30 @@ def test_conv_rectangular_and_four_sided_padding():
     assert rec.weights == 3 * 5 * 2 * 4
 
 
+def test_hxw_strings_for_pairs_and_padding():
+    """Inception's factorised kernels written like a shape (issue 10 item 5): `kernel: 1x7`,
+    `stride: 2x1`, `padding: 0x3` mean [1, 7], [2, 1], [0, 3]; `0x3` is not hexadecimal."""
+    as_text = one("conv", {"filters": 4, "kernel": "1x7", "stride": "2 × 1", "padding": "0x3"},
+                  [17, 17, 8])
+    as_list = one("conv", {"filters": 4, "kernel": [1, 7], "stride": [2, 1], "padding": [0, 3]},
+                  [17, 17, 8])
+    assert as_text.output == as_list.output == (9, 17, 4)
+    assert as_text.geometry == as_list.geometry and as_text.params == as_list.params
+    assert cnncalc.loads("input: 17x17x8\nlayers: [conv: {filters: 4, kernel: 1x7, padding: "
+                         "0x3}]\n").body.items[0].layer.padding == (0, 0, 3, 3)
+    assert one("maxpool", {"size": "3X1"}, [9, 9, 2]).output == (3, 9, 2)
+    assert one("conv_transpose", {"filters": 2, "kernel": "1x3", "padding": "0x1"},
+               [4, 4, 2]).output == (4, 4, 2)
+    assert one("adaptive_avgpool", "7x7", [14, 14, 2]).output == (7, 7, 2)
+    for bad in ("1x", "x7", "1x7x3", "1.5x2", "-1x2"):
+        with pytest.raises(CnnCalcError, match="a string must be HxW"):
+            one("conv", {"filters": 1, "kernel": bad}, [8, 8, 1])
+    with pytest.raises(CnnCalcError, match="did you mean 'same'"):
+        one("conv", {"filters": 1, "kernel": 3, "padding": "sme"}, [8, 8, 1])
+    with pytest.raises(CnnCalcError, match="kernel must be >= 1, got '0x3'"):
+        one("conv", {"filters": 1, "kernel": "0x3"}, [8, 8, 1])
+
+
 def test_padding_modes_valid_same_full():
     assert one("conv", {"filters": 1, "kernel": 3, "padding": "valid"}, [8, 8, 1]).output[:2] \
         == (6, 6)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from .. import shapes
 from ..shapes import Field, ShapeError
 from .base import OWN, DType, Layer, ParamSpec, Result, Saved, Shape, keep_input, register
-from .fields import (REQUIRED, ParamError, activation, boolean, fixed_kernels, four, int_,
+from .fields import (REQUIRED, ParamError, activation, boolean, by, fixed_kernels, four, int_,
                      is_matrix, padding, pair, show)
 from .window import (AXES, Geometry, Window, field_lines, fnum, resolve_window, size_lines,
                      size_mistakes, window_field, window_misreadings)
@@ -363,7 +363,7 @@ class SeparableConv(Sliding):
 def transposed_padding(name: str, v: Any):
     if isinstance(v, str) and v.lower() in ("same", "valid"):
         return v.lower()
-    if isinstance(v, str):
+    if isinstance(v, str) and not isinstance(by(v), list):
         raise ParamError(f"{name} of conv_transpose must be an integer, [h, w], "
                          f"[top, bottom, left, right], 'same' or 'valid', got {show(v)}")
     return four(name, v)

@@ -8,6 +8,7 @@ as ``params = {"name": (validator, default)}`` (``REQUIRED`` for no default).
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any, Callable
 
 REQUIRED: Any = object()
@@ -38,10 +39,34 @@ def is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+_BY = re.compile(r"\s*(\d{1,9})\s*[x×X]\s*(\d{1,9})\s*")
+
+
+def by(v: Any) -> Any:
+    """``'1x7'`` (also ``1×7``, ``1 X 7``) → ``[1, 7]``: the height-by-width spelling of a pair,
+    as in Inception's factorised kernels (``kernel: 1x7``, ``stride: 2x1``, ``padding: 0x3``).
+    Any other value is returned unchanged."""
+    if isinstance(v, str):
+        m = _BY.fullmatch(v)
+        if m:
+            return [int(m.group(1)), int(m.group(2))]
+    return v
+
+
+def _float_hint(v: Any) -> str:
+    """For a non-integral number where an integer is needed (often an expression's result)."""
+    return (" (a fraction: round it in the expression with int(), round(), floor(), ceil(), "
+            "make_divisible() or //)" if isinstance(v, float) else "")
+
+
+def _by_hint(v: Any) -> str:
+    return " (a string must be HxW, e.g. 1x7)" if isinstance(v, str) else ""
+
+
 def int_(minimum: int = 1) -> Validator:
     def check(name: str, v: Any) -> int:
         if not is_int(v):
-            raise ParamError(f"{name} must be an integer, got {show(v)}")
+            raise ParamError(f"{name} must be an integer, got {show(v)}{_float_hint(v)}")
         if v < minimum:
             raise ParamError(f"{name} must be >= {minimum}, got {v}")
         return v
@@ -49,13 +74,15 @@ def int_(minimum: int = 1) -> Validator:
 
 
 def pair(minimum: int = 1) -> Validator:
-    """An int or a [h, w] list."""
+    """An int, a [h, w] list or an ``HxW`` string (``1x7``)."""
     def check(name: str, v: Any) -> tuple[int, int]:
         given = v
+        v = by(v)
         if is_int(v):
             v = [v, v]
         if not (isinstance(v, (list, tuple)) and len(v) == 2 and all(is_int(x) for x in v)):
-            raise ParamError(f"{name} must be an integer or [h, w], got {show(v)}")
+            raise ParamError(f"{name} must be an integer or [h, w], got {show(given)}"
+                             f"{_float_hint(given)}{_by_hint(given)}")
         if min(v) < minimum:
             raise ParamError(f"{name} must be >= {minimum}, got {show(given)}")
         return (v[0], v[1])
@@ -63,13 +90,14 @@ def pair(minimum: int = 1) -> Validator:
 
 
 def four(name: str, v: Any) -> tuple[int, int, int, int]:
-    """An int, [h, w] or [top, bottom, left, right] of non-negative ints."""
+    """An int, [h, w], ``HxW`` (``0x3``) or [top, bottom, left, right] of non-negative ints."""
     given = v
+    v = by(v)
     if is_int(v):
         v = [v]
     if not (isinstance(v, (list, tuple)) and len(v) in (1, 2, 4) and all(is_int(x) for x in v)):
         raise ParamError(f"{name} must be an integer, [h, w] or [top, bottom, left, right], "
-                         f"got {show(v)}")
+                         f"got {show(given)}{_by_hint(given)}")
     if min(v) < 0:
         raise ParamError(f"{name} must be >= 0, got {show(given)}")
     if len(v) == 1:
@@ -80,10 +108,11 @@ def four(name: str, v: Any) -> tuple[int, int, int, int]:
 
 
 def padding(name: str, v: Any) -> str | tuple[int, int, int, int]:
-    if isinstance(v, str):
+    if isinstance(v, str) and not _BY.fullmatch(v):
         if v.lower() not in PAD_MODES:
             raise ParamError(f"{name} must be an integer, [h, w], [top, bottom, left, right], "
-                             f"'same', 'valid' or 'full', got {show(v)}{suggest(v, PAD_MODES)}")
+                             f"'same', 'valid' or 'full', got {show(v)}"
+                             f"{suggest(v, PAD_MODES) or _by_hint(v)}")
         return v.lower()
     return four(name, v)
 
