@@ -164,6 +164,7 @@ class _Walker:
         self.rows: list[Group | LayerRecord] = []
         self.warnings: list[str] = []
         self.open: list[str] = []       # names of the composites being walked, outermost first
+        self.floor_ok = int(model.floor_ok)   # > 0: floors are acknowledged (`floor: ok`)
 
     def field(self, node: int) -> Field:
         return self.records[node - 1].field if node else IDENTITY_FIELD
@@ -190,7 +191,7 @@ class _Walker:
                          for key in item.layer.refs
                          if (ref := getattr(item.layer, key)) is not None]
                 out = self.leaf(item.layer, item.type, inputs, item_path, depth, item.line,
-                                extra)
+                                extra, item.floor_ok)
             elif single and collapse is not None:
                 collapse.label = "/".join(filter(None, (collapse.label, _kind(item))))
                 out = self.composite(item, inputs, path, depth - 1, scope, group=collapse)
@@ -233,9 +234,10 @@ class _Walker:
 
     # -- leaves --
     def leaf(self, layer: Layer, type_: str, inputs: list[int], path: str, depth: int,
-             line: int | None, extra: list[int] | tuple[()] = ()) -> int:
+             line: int | None, extra: list[int] | tuple[()] = (), floor_ok: bool = False) -> int:
         """Analyse one leaf. ``inputs`` are its data inputs, ``extra`` the nodes its `to:`-style
-        parameters refer to (resolved by :meth:`seq`), appended after them."""
+        parameters refer to (resolved by :meth:`seq`), appended after them. Its floor notes are
+        warnings unless ``floor_ok`` or an enclosing `floor: ok` acknowledges them."""
         n_main = len(inputs)
         if layer.merges and n_main < 2:
             raise self.error(f"{type_} needs two or more inputs: give 'from: [a, b]'", line,
@@ -257,7 +259,10 @@ class _Walker:
             raise self.error(f"{e} (input {', '.join(fmt_shape(s) for s in in_shapes)})"
                              if not layer.merges else str(e), line, path, type_) from None
         index = len(self.records) + 1
-        for w in res.warnings:
+        notes = res.warnings
+        if res.floored and not (floor_ok or self.floor_ok):
+            notes = notes + res.floored
+        for w in notes:
             if self.strict:
                 raise self.error(f"{w} (--strict)", line, path, type_)
             self.warnings.append(str(CnnCalcError(w, index=index, name=path, type=type_)))
@@ -269,7 +274,7 @@ class _Walker:
             fld = merge_fields(fields)
         rec = LayerRecord(index, path.rsplit(".", 1)[-1], type_, path, depth, tuple(inputs),
                           tuple(in_shapes), res.output, n.weights, n.biases,
-                          n.non_trainable, res.macs * self.batch, fld, res.warnings, layer,
+                          n.non_trainable, res.macs * self.batch, fld, notes, layer,
                           res.geometry, line)
         self.records.append(rec)
         self.rows.append(rec)
@@ -301,6 +306,7 @@ class _Walker:
                              comp.line, path, comp.kind)
         x = inputs[0]
         self.open.append(comp.name)
+        self.floor_ok += comp.floor_ok
         own = group is None
         if own:
             group = self.open_group(path, path.rsplit(".", 1)[-1], comp.kind, comp.label, depth)
@@ -324,6 +330,7 @@ class _Walker:
             assert group is not None
             self.close_group(group, out)
         self.open.pop()
+        self.floor_ok -= comp.floor_ok
         return out
 
     def branch(self, part: Seq, x: int, path: str, depth: int, scope: _Scope) -> int:

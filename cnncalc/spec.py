@@ -21,7 +21,7 @@ __all__ = ["ZOO_DIR", "Model", "load", "loads", "parse_shape", "zoo_names", "LDi
            "read_source"]
 
 COMPOSITES = ("block", "repeat", "residual", "parallel")
-TOP_KEYS = ("name", "description", "input", "defaults", "blocks", "layers")
+TOP_KEYS = ("name", "description", "input", "floor", "defaults", "blocks", "layers")
 Shape = tuple[int, ...]
 
 
@@ -34,6 +34,7 @@ class Leaf:
     name: str
     line: int | None
     refs: list[str | int] | None = None      # `from:`; None = the previous item
+    floor_ok: bool = False                   # `floor: ok`: its flooring is deliberate
 
 
 @dataclass(eq=False)
@@ -52,6 +53,7 @@ class Composite:
     shortcut: str | None = None    # residual: "identity", "auto" or "layers"
     activation: str | None = None  # residual: after the add
     refs: list[str | int] | None = None
+    floor_ok: bool = False         # `floor: ok` for every layer inside
 
 
 @dataclass(eq=False)
@@ -63,6 +65,7 @@ class Model:
     file: str
     text: str = ""
     leaves: int = 0
+    floor_ok: bool = False         # top-level `floor: ok`: every floor in the net is deliberate
 
 
 # --- shapes --------------------------------------------------------------------------------------
@@ -137,7 +140,11 @@ def build(doc: Any, label: str, stem: str = "model", input_shape: Shape | None =
                            file=label) from None
     name = doc.get("name", stem)
     desc = doc.get("description", "")
-    return Model(str(name), str(desc or ""), shape, body, label, text, builder.leaves)
+    try:
+        floor_ok = _floor_ok(doc.get("floor"))
+    except CnnCalcError as e:
+        raise e.located(file=label, line=_line(doc))
+    return Model(str(name), str(desc or ""), shape, body, label, text, builder.leaves, floor_ok)
 
 
 # --- $name substitution with safe integer arithmetic -------------------------------------------
@@ -461,13 +468,14 @@ class _Builder:
             params = {cls.main: value}
         name = self._name(ctype, counts, params.pop("name", None))
         refs = _refs(params.pop("from", None)) if "from" in params else None
+        floor_ok = _floor_ok(params.pop("floor", None))
         merged = {**self.defaults.get(ctype, {}), **params}
         self._count()
         try:
             layer = cls(**merged)
         except (ParamError, ValueError) as e:
             raise CnnCalcError(str(e), line=_line(value, line), name=name, type=ctype) from None
-        return Leaf(ctype, layer, name, _line(value, line), refs)
+        return Leaf(ctype, layer, name, _line(value, line), refs, floor_ok)
 
     def _mapping(self, kind: str, value: Any, allowed: tuple[str, ...]) -> dict:
         if not isinstance(value, dict):
@@ -488,6 +496,7 @@ class _Builder:
         use = args.pop("use")
         given_name = args.pop("name", None)
         refs = _refs(args.pop("from", None)) if "from" in args else None
+        floor_ok = _floor_ok(args.pop("floor", None))
         if not isinstance(use, str) or use not in self.blocks:
             raise CnnCalcError(f"unknown block '{use}'{suggest(use, self.blocks)}; defined: "
                                f"{', '.join(self.blocks) or 'none (add a blocks: section)'}")
@@ -515,10 +524,12 @@ class _Builder:
         self._check_size(self._block_least(use, frozenset(), args), f"block '{use}'")
         body = self.seq(definition.get("layers"), scope, depth + 1, f"blocks.{use}.layers",
                         _line(definition, line))
-        return Composite("block", name, line, [body], label=str(use), refs=refs)
+        return Composite("block", name, line, [body], label=str(use), refs=refs,
+                         floor_ok=floor_ok)
 
     def repeat(self, value: Any, env: dict, depth: int, counts: dict, line: int | None):
-        value = self._mapping("repeat", value, ("times", "layers", "first", "name", "from"))
+        value = self._mapping("repeat", value,
+                              ("times", "layers", "first", "name", "from", "floor"))
         times = value.get("times")
         if not isinstance(times, int) or isinstance(times, bool) or times < 1:
             raise CnnCalcError(f"repeat needs 'times' >= 1, got {times!r}")
@@ -532,13 +543,14 @@ class _Builder:
                                f"{MAX_LAYERS:,} layers")
         parts = [first] + [self.seq(value.get("layers"), env, depth + 1, "repeat.layers", line)
                            for _ in range(times - 1)]
-        return Composite("repeat", name, line, parts, refs=_refs(value.get("from")))
+        return Composite("repeat", name, line, parts, refs=_refs(value.get("from")),
+                         floor_ok=_floor_ok(value.get("floor")))
 
     def residual(self, value: Any, env: dict, depth: int, counts: dict, line: int | None):
         if isinstance(value, list):
             value = {"body": value}
         value = self._mapping("residual", value,
-                              ("body", "shortcut", "activation", "name", "from"))
+                              ("body", "shortcut", "activation", "name", "from", "floor"))
         name = self._name("residual", counts, value.get("name"))
         body = self.seq(value.get("body"), env, depth + 1, "residual.body", line)
         shortcut = value.get("shortcut", "identity")
@@ -564,12 +576,12 @@ class _Builder:
                 self._count()
         self._count()   # the add
         return Composite("residual", name, line, parts, shortcut=mode, activation=act,
-                         refs=_refs(value.get("from")))
+                         refs=_refs(value.get("from")), floor_ok=_floor_ok(value.get("floor")))
 
     def parallel(self, value: Any, env: dict, depth: int, counts: dict, line: int | None):
         if isinstance(value, list):
             value = {"branches": value}
-        value = self._mapping("parallel", value, ("branches", "merge", "name", "from"))
+        value = self._mapping("parallel", value, ("branches", "merge", "name", "from", "floor"))
         merge = value.get("merge", "concat")
         if merge not in ("concat", "add", "multiply"):
             raise CnnCalcError(f"parallel merge must be concat, add or multiply, got {merge!r}")
@@ -585,7 +597,7 @@ class _Builder:
                          if br else Seq())
         self._count()   # the merge
         return Composite("parallel", name, line, parts, label=merge,
-                         refs=_refs(value.get("from")))
+                         refs=_refs(value.get("from")), floor_ok=_floor_ok(value.get("floor")))
 
 
 def _first_iteration(layers: Any, first: Any) -> Any:
@@ -633,6 +645,17 @@ def _entry_label(entry: Any) -> tuple[str | None, str | None]:
     name = str(name)[:60] if isinstance(name, (str, int)) and not isinstance(name, bool) else None
     use = value.get("use") if isinstance(value, dict) and kind == "block" else None
     return name, (f"block {use}"[:60] if isinstance(use, str) else kind[:40])
+
+
+def _floor_ok(value: Any) -> bool:
+    """``floor: ok`` acknowledges a deliberate floor division (no warning, --strict passes);
+    ``floor: warn`` (the default) reports it."""
+    if value is None or value == "warn":
+        return False
+    if value == "ok":
+        return True
+    raise CnnCalcError(f"floor must be 'ok' (the flooring is deliberate: no warning) or 'warn' "
+                       f"(the default), got {value!r}"[:200])
 
 
 def _has_dollar(value: Any) -> bool:

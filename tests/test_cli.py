@@ -199,6 +199,50 @@ def test_floor_warning_and_strict(cli, tmp_path):
     assert_clean_error(res, "f.yaml:3", "layer 1 'c' (conv)", "floored to 3", "--strict")
 
 
+@pytest.mark.parametrize("text, warned", [
+    # on the layer: that layer only
+    ("input: 7x7x1\nlayers:\n  - conv: {filters: 2, kernel: 2, stride: 2, floor: ok}\n"
+     "  - maxpool: {size: 2, name: p}\n", ["p"]),
+    # top level: every layer
+    ("input: 7x7x1\nfloor: ok\nlayers:\n  - conv: {filters: 2, kernel: 2, stride: 2}\n"
+     "  - maxpool: {size: 2, name: p}\n", []),
+    # on a composite: every layer inside, the auto shortcut's strided 1x1 conv included
+    ("input: 7x7x2\nlayers:\n  - residual: {floor: ok, shortcut: auto, body: [conv: {filters: 2,"
+     " kernel: 2, stride: 2}]}\n  - maxpool: {size: 2, name: p}\n", ["p"]),
+    ("input: 7x7x1\nblocks: {b: [maxpool: 2]}\nlayers:\n  - block: {use: b, floor: ok}\n"
+     "  - repeat: {times: 1, floor: warn, layers: [maxpool: {size: 2, name: p}]}\n",
+     ["repeat_1.0.p"]),
+    ("input: 7x7x1\nfloor: warn\nlayers:\n  - maxpool: {size: 2, name: p, floor: warn}\n",
+     ["p"]),
+])
+def test_floor_ok_acknowledges_a_deliberate_floor(cli, tmp_path, text, warned):
+    """`floor: ok` (issue 10 item 6): no warning and --strict passes for those layers; floors
+    that are not acknowledged still warn and still fail --strict."""
+    p = tmp_path / "f.yaml"
+    p.write_text(text)
+    res = cli(str(p))
+    assert res.code == 0
+    assert [line.split("'")[1] for line in res.err_lines] == warned
+    data = json.loads(cli(str(p), "--format", "json").out)
+    assert [w.split("'")[1] for w in data["warnings"]] == warned
+    assert [r["path"] for r in data["layers"] if r.get("warnings")] == warned
+    res = cli(str(p), "--strict")
+    if warned:
+        assert_clean_error(res, "f.yaml", f"'{warned[0]}'", "--strict")
+    else:
+        assert res.code == 0 and not res.err_lines
+
+
+@pytest.mark.parametrize("value", ["yes", "true", "[ok]"])
+def test_floor_takes_ok_or_warn(cli, tmp_path, value):
+    for text in (f"input: 7x7x1\nfloor: {value}\nlayers: [relu]\n",
+                 f"input: 7x7x1\nlayers: [relu: {{floor: {value}}}]\n",
+                 f"input: 7x7x1\nlayers: [repeat: {{times: 1, floor: {value}, layers: [relu]}}]\n"):
+        p = tmp_path / "f.yaml"
+        p.write_text(text)
+        assert_clean_error(cli(str(p)), "f.yaml", "floor must be 'ok'")
+
+
 def test_depth_collapses_the_tree(cli, tmp_path):
     p = tmp_path / "tree.yaml"
     p.write_text("input: 8x8x4\nlayers:\n  - conv: {filters: 4, kernel: 3, padding: 1}\n"

@@ -25,6 +25,7 @@ from conftest import zoo_analysis
 
 import cnncalc
 from cnncalc.errors import CnnCalcError
+from cnncalc.spec import zoo_names
 
 # name, input, output, params (total), trainable, non_trainable, MACs, torchvision `_ops`
 KNOWN = [
@@ -525,3 +526,12 @@ def test_summary_labels_leaves_by_their_path_inside_a_group(cli):
                             "body.batchnorm_2", "add", "relu"]
     assert labels.count("shortcut.conv") == 3 and labels.count("shortcut.batchnorm") == 3
     assert labels[-3:] == ["avgpool", "flatten_1", "fc"]
+
+
+@pytest.mark.parametrize("name", zoo_names())
+def test_zoo_nets_print_no_warnings(cli, name):
+    """Every built-in net runs quietly (issue 10 item 6): the floors torchvision's nets make on
+    purpose are acknowledged in the spec with `floor: ok`, so a warning means something new."""
+    assert zoo_analysis(name).warnings == []
+    res = cli(name)
+    assert res.code == 0 and res.err_lines == []

@@ -49,6 +49,8 @@ class Result(NamedTuple):
     field: Field | None = None          # None: unchanged from the (merged) input field
     warnings: tuple[str, ...] = ()
     geometry: Any = None                # resolved details (e.g. the concrete padding)
+    floored: tuple[str, ...] = ()       # floor-division notes: warnings unless the spec
+    #                                     acknowledges them (`floor: ok`)
 
 
 class ParamSpec(NamedTuple):

@@ -85,7 +85,8 @@ class Sliding(Layer):
         win, notes = resolve_window(h, w, self.kernel, self.stride, self.dilation, self.padding)
         return Result((win.out_h, win.out_w, self.out_channels(c)),
                       win.out_h * win.out_w * self.weight_count(inputs),
-                      window_field(fields[0], self.kernel, self.stride, self.dilation), notes, win)
+                      window_field(fields[0], self.kernel, self.stride, self.dilation),
+                      geometry=win, floored=notes)
 
     def saved_for_backward(self, rec: LayerRecord, act: DType) -> list[Saved]:
         """Its input, for the weight gradient (the weight itself is a parameter), then what its

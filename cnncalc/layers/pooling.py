@@ -63,7 +63,7 @@ class Pool(Layer):
                                     self.ceil_mode)
         return Result((win.out_h, win.out_w, c),
                       field=window_field(fields[0], self.size, self.stride, (1, 1)),
-                      warnings=notes, geometry=win)
+                      geometry=win, floored=notes)
 
     def working(self, rec: LayerRecord) -> list[str]:
         c = rec.input_shapes[0][2]
