@@ -14,7 +14,7 @@ from typing import Any
 from .errors import CnnCalcError
 from .layers import REGISTRY, Layer, ParamError, counts, fmt_shape, suggest
 from .shapes import IDENTITY_FIELD, Field, ShapeError, merge_fields
-from .spec import Composite, Leaf, Model, Seq, Shape
+from .spec import Composite, Deferred, Leaf, Model, Seq, Shape
 
 BYTES_PER_VALUE = 4   # float32
 
@@ -148,8 +148,13 @@ def analyse(model: Model, input_shape: Shape | None = None, batch: int = 1,
                            file=model.file)
     if not isinstance(batch, int) or batch < 1:
         raise CnnCalcError(f"batch must be a positive integer, got {batch}")
+    if model.expander is not None:
+        model.expander.restart()
     walker = _Walker(model, shape, batch, strict)
     walker.seq(model.body, 0, "", 0, None)
+    if not walker.records:
+        raise CnnCalcError("the network has no layers left: every entry's if: is false",
+                           file=model.file)
     return Analysis(model.name, model.description, model.file, shape, batch, walker.records,
                     walker.rows, walker.warnings)
 
@@ -165,6 +170,7 @@ class _Walker:
         self.warnings: list[str] = []
         self.open: list[str] = []       # names of the composites being walked, outermost first
         self.floor_ok = int(model.floor_ok)   # > 0: floors are acknowledged (`floor: ok`)
+        self.block_inputs: list[Shape] = []   # the input shapes of the blocks being walked
 
     def field(self, node: int) -> Field:
         return self.records[node - 1].field if node else IDENTITY_FIELD
@@ -181,18 +187,27 @@ class _Walker:
         pending = {item.name: item.line for item in seq.items}
         scope = _Scope(parent, pending)
         outputs = [x]
-        single = len(seq.items) == 1 and isinstance(seq.items[0], Composite)
+        single = (seq.written or len(seq.items)) == 1    # as written: paths ignore if:
         for item in seq.items:
-            del pending[item.name]
+            pending.pop(item.name, None)
             item_path = f"{path}.{item.name}" if path else item.name
             inputs = self.resolve(item, outputs, scope, item_path) if item.refs else [outputs[-1]]
+            if isinstance(item, Deferred):
+                made = self.expand(item, inputs, item_path)
+                if made is None:            # its if: is false
+                    continue
+                if made.name in scope.names:
+                    raise self.error(f"duplicate name '{made.name}': two entries of that name "
+                                     f"are both kept (their if: conditions are both true)",
+                                     item.line, item_path, _kind(made))
+                item = made
             if isinstance(item, Leaf):
                 extra = [self.resolve(item, outputs, scope, item_path, [ref], key)[0]
                          for key in item.layer.refs
                          if (ref := getattr(item.layer, key)) is not None]
                 out = self.leaf(item.layer, item.type, inputs, item_path, depth, item.line,
                                 extra, item.floor_ok)
-            elif single and collapse is not None:
+            elif single and collapse is not None and isinstance(item, Composite):
                 collapse.label = "/".join(filter(None, (collapse.label, _kind(item))))
                 out = self.composite(item, inputs, path, depth - 1, scope, group=collapse)
             else:
@@ -201,7 +216,17 @@ class _Walker:
             outputs.append(out)
         return outputs[-1]
 
-    def resolve(self, item: Leaf | Composite, outputs: list[int], scope: _Scope,
+    def expand(self, item: Deferred, inputs: list[int], path: str) -> Leaf | Composite | None:
+        """Build an entry that reads ``$in``: inside a block, the block's input shape; outside
+        blocks, the entry's own input (the previous layer's output, or its ``from:``)."""
+        shape = self.block_inputs[-1] if item.in_block else self.shapes[inputs[0]]
+        try:
+            return self.model.expand(item, shape)
+        except CnnCalcError as e:
+            raise e.located(file=self.model.file, line=item.line, index=len(self.records) + 1,
+                            name=path, type=_kind(item))
+
+    def resolve(self, item: Leaf | Composite | Deferred, outputs: list[int], scope: _Scope,
                 path: str, refs: list[str | int] | None = None, key: str = "from") -> list[int]:
         """Nodes for ``refs`` (default: the item's ``from:``), looked up like variables: the
         enclosing sequences' earlier items, innermost first; ``-n`` counts back in this one."""
@@ -298,6 +323,9 @@ class _Walker:
     def close_group(self, g: Group, out: int) -> None:
         g.last = len(self.records)
         g.output = self.shapes[out]
+        if g.first > g.last:        # nothing inside (a repeat of 0, every if: false): no row
+            assert self.rows[-1] is g
+            self.rows.pop()
 
     def composite(self, comp: Composite, inputs: list[int], path: str, depth: int,
                   scope: _Scope, group: Group | None = None) -> int:
@@ -307,6 +335,8 @@ class _Walker:
         x = inputs[0]
         self.open.append(comp.name)
         self.floor_ok += comp.floor_ok
+        if comp.kind == "block":
+            self.block_inputs.append(self.shapes[x])
         own = group is None
         if own:
             group = self.open_group(path, path.rsplit(".", 1)[-1], comp.kind, comp.label, depth)
@@ -331,6 +361,8 @@ class _Walker:
             self.close_group(group, out)
         self.open.pop()
         self.floor_ok -= comp.floor_ok
+        if comp.kind == "block":
+            self.block_inputs.pop()
         return out
 
     def branch(self, part: Seq, x: int, path: str, depth: int, scope: _Scope) -> int:
@@ -377,7 +409,11 @@ class _Walker:
         return self.synthetic("batchnorm", f"{path}.batchnorm", depth, conv, line)
 
 
-def _kind(item: Leaf | Composite) -> str:
-    return item.type if isinstance(item, Leaf) else (
-        f"{item.kind} {item.label}".strip() if item.kind == "block" else item.kind)
+def _kind(item: Leaf | Composite | Deferred) -> str:
+    if isinstance(item, Leaf):
+        return item.type
+    if isinstance(item, Deferred):
+        use = item.value.get("use") if isinstance(item.value, dict) else None
+        return f"block {use}" if item.kind == "block" and use else item.kind
+    return f"{item.kind} {item.label}".strip() if item.kind == "block" else item.kind
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import CnnCalcError
+from .expr import ExprError, evaluate
 from .layers import REGISTRY, Layer, ParamError, suggest
 from .limits import MAX_LAYERS, MAX_NAME_LENGTH, MAX_NESTING
 from .source import ZOO_DIR, LDict, LList, parse_yaml, read_source, zoo_names
@@ -39,7 +40,8 @@ class Leaf:
 
 @dataclass(eq=False)
 class Seq:
-    items: list[Any] = field(default_factory=list)   # Leaf | Composite
+    items: list[Any] = field(default_factory=list)   # Leaf | Composite | Deferred
+    written: int = 0       # entries as written (kept or not by their if:); 0: len(items)
 
 
 @dataclass(eq=False)
@@ -57,6 +59,26 @@ class Composite:
 
 
 @dataclass(eq=False)
+class Deferred:
+    """An entry that reads ``$in`` in its own fields or its ``if:``: built by the analysis
+    (:meth:`Model.expand`) once its input shape is known. Its name and ``from:`` are fixed."""
+    kind: str                      # a layer type or a composite
+    value: Any                     # as written, without name, from, if and floor
+    env: dict                      # the parameters in scope; env["in"] says what $in means
+    depth: int
+    name: str
+    line: int | None
+    refs: list[str | int] | None
+    cond: Any                      # the `if:` still to decide, or _ABSENT
+    floor_ok: bool = False
+
+    @property
+    def in_block(self) -> bool:
+        """``$in`` is the enclosing block's input (else: the entry's own input)."""
+        return self.env["in"] is IN_BLOCK
+
+
+@dataclass(eq=False)
 class Model:
     name: str
     description: str
@@ -66,6 +88,11 @@ class Model:
     text: str = ""
     leaves: int = 0
     floor_ok: bool = False         # top-level `floor: ok`: every floor in the net is deliberate
+    expander: Any = None           # the builder, which expands Deferred entries for the analysis
+
+    def expand(self, item: Deferred, shape: Shape) -> Any:
+        """A Deferred entry built for the input ``shape`` (see :meth:`_Builder.expand`)."""
+        return self.expander.expand(item, shape)
 
 
 # --- shapes --------------------------------------------------------------------------------------
@@ -130,9 +157,12 @@ def build(doc: Any, label: str, stem: str = "model", input_shape: Shape | None =
         shape = input_shape
         if shape is None and doc.get("input") is not None:
             shape = parse_shape(doc["input"])
-        body = builder.seq(doc.get("layers"), {}, 0, "layers", _line(doc))
+        body = builder.seq(doc.get("layers"), {"in": IN_TOP}, 0, "layers", _line(doc))
         if not body.items:
-            raise CnnCalcError("'layers' is empty", line=_line(doc.get("layers"), _line(doc)))
+            raise CnnCalcError("'layers' is empty" + (" (every entry's if: is false)"
+                                                      if doc.get("layers") else ""),
+                               line=_line(doc.get("layers"), _line(doc)))
+        builder._built = (builder.leaves, builder.groups)
     except CnnCalcError as e:
         raise e.located(file=label)
     except RecursionError:
@@ -144,108 +174,92 @@ def build(doc: Any, label: str, stem: str = "model", input_shape: Shape | None =
         floor_ok = _floor_ok(doc.get("floor"))
     except CnnCalcError as e:
         raise e.located(file=label, line=_line(doc))
-    return Model(str(name), str(desc or ""), shape, body, label, text, builder.leaves, floor_ok)
+    return Model(str(name), str(desc or ""), shape, body, label, text, builder.leaves, floor_ok,
+                 builder if builder.deferred else None)
 
 
-# --- $name substitution with safe integer arithmetic -------------------------------------------
+# --- $name substitution (the expression language is cnncalc.expr) ------------------------------
 
-_TOKEN = re.compile(r"\s*(?:(\d+)|\$([A-Za-z_]\w*)|(//|[-+*()/%]))")
+class _InMarker:
+    """What ``$in`` stands for where no shape is known yet (while the tree is built)."""
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: str):
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return f"<$in: {self.kind}>"
+
+
+IN_TOP = _InMarker("top")        # outside blocks: the input of the entry itself
+IN_BLOCK = _InMarker("block")    # inside a block: the block's input
+
+
+class InShape:
+    """``$in`` during the analysis: a shape whose fields are ``c``, ``h`` and ``w``."""
+    __slots__ = ("shape", "marker")
+
+    def __init__(self, shape: Shape, marker: _InMarker):
+        self.shape = shape
+        self.marker = marker
+
+    def field(self, name: str | None) -> int:
+        shape = self.shape
+        shown = "x".join(map(str, shape)) if len(shape) == 3 else f"[{shape[0]}]"
+        if name is None:
+            raise ExprError(f"$in is the input shape {shown}; use $in.c, $in.h or $in.w")
+        if name == "c":
+            return shape[-1]
+        if name in ("h", "w") and len(shape) == 3:
+            return shape[0] if name == "h" else shape[1]
+        if name in ("h", "w"):
+            raise ExprError(f"$in.{name}: the input is a vector {shown}, which has no height or "
+                            f"width ($in.c is its length)")
+        raise ExprError(f"$in has no field '{name}'{suggest(name, ('c', 'h', 'w'))}; its "
+                        f"fields are c, h and w")
+
+
+class NeedsShape(CnnCalcError):
+    """An expression read ``$in`` before the shapes are known. The builder catches it and leaves
+    a :class:`Deferred` entry, which the analysis expands once it knows the entry's input."""
+
+
+_WHOLE = re.compile(r"\s*\$([A-Za-z_]\w*)\s*")
 
 
 def _evaluate(expr: str, env: dict[str, Any]) -> Any:
-    """Evaluate ``$a * 4 + 1`` with ints, + − * // % and parentheses. Never uses eval()."""
-    whole = re.fullmatch(r"\s*\$([A-Za-z_]\w*)\s*", expr)
+    """``$name`` alone passes the parameter's value through (any type); anything else is an
+    expression of :mod:`cnncalc.expr`. Never uses eval()."""
+    whole = _WHOLE.fullmatch(expr)
     if whole:
-        return _lookup(whole.group(1), env)
-    tokens: list[tuple[str, Any]] = []
-    pos = 0
-    while pos < len(expr):
-        if expr[pos:].strip() == "":
-            break
-        m = _TOKEN.match(expr, pos)
-        if not m:
-            raise CnnCalcError(f"cannot read the expression {expr!r} at {expr[pos:].strip()!r}")
-        if m.group(1):
-            tokens.append(("n", int(m.group(1))))
-        elif m.group(2):
-            v = _lookup(m.group(2), env)
-            if not isinstance(v, int) or isinstance(v, bool):
-                raise CnnCalcError(f"${m.group(2)} is {v!r}, not an integer, in {expr!r}")
-            tokens.append(("n", v))
-        else:
-            tokens.append(("op", m.group(3)))
-        pos = m.end()
-    if len(tokens) > 200:
-        raise CnnCalcError(f"expression too long: {expr[:40]!r}...")
-    i = 0
-
-    def peek():
-        return tokens[i] if i < len(tokens) else ("end", None)
-
-    def atom() -> int:
-        nonlocal i
-        kind, val = peek()
-        if kind == "n":
-            i += 1
-            return val
-        if val == "-":
-            i += 1
-            return -atom()
-        if val == "(":
-            i += 1
-            v = add()
-            if peek() != ("op", ")"):
-                raise CnnCalcError(f"missing ')' in {expr!r}")
-            i += 1
-            return v
-        raise CnnCalcError(f"unexpected {val or 'end'!r} in the expression {expr!r}")
-
-    def mul() -> int:
-        nonlocal i
-        v = atom()
-        while peek()[1] in ("*", "//", "/", "%"):
-            op = peek()[1]
-            i += 1
-            r = atom()
-            if op == "*":
-                v = v * r
-                if abs(v) > 10 ** 15:
-                    raise CnnCalcError(f"{expr!r} is too large")
-                continue
-            if r == 0:
-                raise CnnCalcError(f"division by zero in {expr!r}")
-            if op == "/" and v % r:
-                raise CnnCalcError(f"{v} / {r} is not a whole number in {expr!r}; use // to "
-                                   f"round down")
-            v = v % r if op == "%" else v // r
-        return v
-
-    def add() -> int:
-        nonlocal i
-        v = mul()
-        while peek()[1] in ("+", "-"):
-            op = peek()[1]
-            i += 1
-            v = v + mul() if op == "+" else v - mul()
-        return v
-
-    value = add()
-    if i != len(tokens):
-        raise CnnCalcError(f"unexpected {tokens[i][1]!r} in the expression {expr!r}")
-    return value
+        return _lookup(whole.group(1), None, env)
+    return evaluate(expr, lambda name, fld: _lookup(name, fld, env))
 
 
-def _lookup(name: str, env: dict[str, Any]) -> Any:
+def _lookup(name: str, fld: str | None, env: dict[str, Any]) -> Any:
     if name not in env:
-        known = ", ".join(f"${k}" for k in env) or "none: $names work only inside a block"
-        raise CnnCalcError(f"${name} is not defined{suggest(name, env)} (defined: {known})")
+        params = [f"${k}" for k in env if k != "in"]
+        known = (", ".join(params) + ", $in") if params else \
+            "$in only; other $names work only inside a block"
+        raise ExprError(f"${name} is not defined{suggest(name, map(str, env))} "
+                        f"(defined: {known})")
     value = env[name]
+    if name == "in" and isinstance(value, (_InMarker, InShape)):
+        if isinstance(value, _InMarker):
+            raise NeedsShape("$in (the input shape) is not known here")
+        return value.field(fld)
+    if fld is not None:
+        if name == "in":
+            raise ExprError(f"$in.{fld}: this block has a parameter 'in', which hides the input "
+                            f"shape; rename the parameter to read $in.{fld}")
+        raise ExprError(f"${name}.{fld}: only $in has fields (.c, .h, .w)")
     if value is _MISSING:
-        raise CnnCalcError(f"block parameter ${name} has no default and was not given")
+        raise ExprError(f"block parameter ${name} has no default and was not given")
     return value
 
 
 _MISSING = object()
+_ABSENT = object()
 
 
 def _substitute(value: Any, env: dict[str, Any]) -> Any:
@@ -260,6 +274,23 @@ def _substitute(value: Any, env: dict[str, Any]) -> Any:
         out2.line = _line(value)
         return out2
     return value
+
+
+def _nested(env: dict[str, Any]) -> dict[str, Any]:
+    """The environment of the layer lists inside a composite: outside blocks, ``$in`` is again
+    each entry's own input there, not the composite's."""
+    bound = env.get("in")
+    if isinstance(bound, InShape) and bound.marker is IN_TOP:
+        return {**env, "in": IN_TOP}
+    return env
+
+
+_ENTRY_KEYS = frozenset(("name", "from", "if", "floor"))     # what every entry may carry
+
+# the keys of a composite that hold layer lists: built with the inner environment, not
+# substituted with the composite's own fields
+_NESTED_KEYS = {"block": ("layers",), "repeat": ("layers",), "residual": ("body", "shortcut"),
+                "parallel": ("branches",)}
 
 
 # --- building the tree ---------------------------------------------------------------------------
@@ -277,6 +308,26 @@ class _Builder:
         self._floors: dict[Any, int] = {}
         self._work = 0          # entries visited by _least: it gives up (stays a bound) past
         self.groups = 0         # MAX_LAYERS visits; composites built, also at most MAX_LAYERS
+        self._built = (0, 0)    # (leaves, groups) of the tree as loaded, before any expansion
+        self.deferred = 0       # Deferred entries left for the analysis
+
+    # -- the analysis expands deferred entries (Model.expand) --
+    def restart(self) -> None:
+        """A new analysis: count expanded layers from the loaded tree's totals again."""
+        self.leaves, self.groups = self._built
+
+    def expand(self, item: "Deferred", shape: Shape) -> Any:
+        """The entry ``item`` with ``$in`` bound to ``shape``: a Leaf, a Composite, or None
+        when its ``if:`` is false."""
+        env = {**item.env, "in": InShape(shape, item.env["in"])}
+        try:
+            if item.cond is not _ABSENT and not self._condition(item.cond, env):
+                return None
+            own = self._own(item.kind, item.value, env)
+            return self.build(item.kind, own, env, item.depth, item.name, item.refs,
+                              item.floor_ok, item.line)
+        except ExprError as e:
+            raise e.located(line=item.line)
 
     def _least(self, entries: Any, active: frozenset = frozenset()) -> int:
         """A lower bound on the number of layers ``entries`` expands to, found without building
@@ -296,15 +347,22 @@ class _Builder:
             if not isinstance(entry, dict) or len(entry) != 1:
                 continue
             kind, value = next(iter(entry.items()))
+            if isinstance(value, dict) and "if" in value:
+                continue                                # it may be dropped
             if kind in REGISTRY:
                 total += 1
+            elif kind == "block" and isinstance(value, dict) and "layers" in value:
+                total += self._least(value["layers"], active)       # inline
             elif kind == "block":
                 use = value.get("use") if isinstance(value, dict) else value
-                args = {k: v for k, v in value.items() if k not in ("use", "name", "from")} \
+                args = {k: v for k, v in value.items()
+                        if k not in ("use", "name", "from", "floor")} \
                     if isinstance(value, dict) else {}
                 total += self._block_least(use, active, args)
             elif kind == "repeat" and isinstance(value, dict):
                 times = value.get("times")
+                if times == 0:
+                    continue
                 times = times if isinstance(times, int) and times > 1 else 1
                 once = self._least(value.get("layers"), active)
                 first = once
@@ -385,27 +443,38 @@ class _Builder:
                                line=_line(entries, line))
         if depth == 0:
             self._check_size(self._least(entries), "the spec")
-        seq = Seq()
+        seq = Seq(written=len(entries))
         counts: dict[str, int] = {}
-        names: dict[str, int | None] = {}
+        names: dict[str, int | None] = {}      # name → line
+        alternatives: set[str] = set()          # names of entries whose if: the analysis decides
         for pos, entry in enumerate(entries, 1):
             eline = _line(entry, _line(entries, line))
             try:
-                item = self.entry(entry, env, depth, counts, eline)
+                made = self.entry(entry, env, depth, counts, eline)
             except CnnCalcError as e:
                 if depth == 0 and e.name is None and e.type is None:
                     label, kind = _entry_label(entry)   # an error inside a composite
                     e.located(name=label, type=kind)
                 raise e.located(line=eline, index=pos if depth == 0 else None)
-            if item.name in names:
-                raise CnnCalcError(f"duplicate name '{item.name}' (first used at line "
-                                   f"{names[item.name]})", line=item.line or eline,
-                                   index=pos if depth == 0 else None)
-            names[item.name] = item.line or eline
-            seq.items.append(item)
+            if made is None:
+                continue
+            # two alternatives may share a name when a condition of the analysis decides
+            name = made.name
+            if name in names:
+                if not (name in alternatives and type(made) is Deferred
+                        and made.cond is not _ABSENT):
+                    raise CnnCalcError(f"duplicate name '{name}' (first used at line "
+                                       f"{names[name]})", line=made.line or eline,
+                                       index=pos if depth == 0 else None)
+            elif type(made) is Deferred and made.cond is not _ABSENT:
+                alternatives.add(name)
+            names[name] = made.line or eline
+            seq.items.append(made)
         return seq
 
     def entry(self, entry: Any, env: dict, depth: int, counts: dict, line: int | None):
+        """One entry of a layer list → a Leaf, a Composite, a Deferred (it reads ``$in``,
+        which only the analysis knows), or None (``if:`` false)."""
         if isinstance(entry, str):
             kind, value = entry.strip(), None
         elif isinstance(entry, dict) and len(entry) == 1:
@@ -422,19 +491,117 @@ class _Builder:
                                f"{entry!r}"[:200])
         if not isinstance(kind, str):
             raise CnnCalcError(f"layer type must be a name, got {kind!r}")
-        value = _substitute(value, env) if env or _has_dollar(value) else value
+        if "$" in kind:
+            kind = self._type_parameter(kind, env)
+        cls = REGISTRY.get(kind)
+        if cls is not None and not (isinstance(value, dict) and not _ENTRY_KEYS.isdisjoint(value)) \
+                and not _has_dollar(value):        # the common case: a plain layer as written
+            return self.leaf(kind, value, self._name(cls.type, counts, None), None, False, line)
+        if cls is None and kind not in COMPOSITES:
+            raise CnnCalcError(f"unknown layer type '{kind}'{suggest_type(kind, COMPOSITES)}; "
+                               f"valid: {', '.join(sorted({c.type for c in REGISTRY.values()}))}"
+                               f", {', '.join(COMPOSITES)}")
+        # what every entry may carry: name, from, if, floor (and a block's `use`)
+        given = refs_raw = None
+        cond: Any = _ABSENT
+        floor_ok = False
+        if kind == "block" and isinstance(value, str):
+            value = {"use": value}
+        if isinstance(value, dict) and (kind == "block" or not _ENTRY_KEYS.isdisjoint(value)):
+            value = LDict(value)
+            value.line = _line(entry, line)
+            given = self._plain(value.pop("name", None), env, "name")
+            refs_raw = self._plain(value.pop("from", None), env, "from")
+            cond = value.pop("if", _ABSENT)
+            floor_ok = _floor_ok(self._plain(value.pop("floor", None), env, "floor"))
+            if kind == "block" and "use" in value:
+                value["use"] = self._plain(value["use"], env, "use")
+        if kind in REGISTRY:
+            base = REGISTRY[kind].type
+        elif kind == "block" and isinstance(value, dict) and "use" in value:
+            base = str(value["use"])
+        else:
+            base = kind
+        name = self._name(base, counts, given)
+        refs = _refs(refs_raw) if refs_raw is not None else None
+        try:
+            if cond is not _ABSENT:
+                try:
+                    keep = self._condition(cond, env)
+                except NeedsShape:
+                    self.deferred += 1
+                    return Deferred(kind, value, env, depth, name, line, refs, cond, floor_ok)
+                if not keep:
+                    return None
+            try:
+                own = self._own(kind, value, env) if _has_dollar(value) else value
+            except NeedsShape:
+                self.deferred += 1
+                return Deferred(kind, value, env, depth, name, line, refs, _ABSENT, floor_ok)
+            if kind in REGISTRY:
+                return self.leaf(kind, own, name, refs, floor_ok, line)
+            return self.build(kind, own, env, depth, name, refs, floor_ok, line)
+        except ExprError as e:
+            if not depth and kind in REGISTRY and not (e.name or e.type):
+                e.located(name=name, type=base)
+            elif depth and not getattr(e, "inner", False):   # which layer of a block or repeat
+                e.message = f"{name} ({base}): {e.message}"
+                e.inner = True       # type: ignore[attr-defined]
+            raise
+
+    def _type_parameter(self, kind: str, env: dict) -> str:
+        """``- $act`` / ``{$act: {...}}``: a layer type taken from a parameter."""
+        try:
+            value = _evaluate(kind, env)
+        except NeedsShape:
+            raise CnnCalcError(f"a layer type cannot depend on $in: {kind!r}") from None
+        if not isinstance(value, str):
+            raise CnnCalcError(f"{kind.strip()} is {value!r}: a layer type must be a name like "
+                               f"relu"[:200])
+        return value.strip()
+
+    def _plain(self, value: Any, env: dict, what: str) -> Any:
+        """A key decided while the tree is built: ``$name`` substituted, no ``$in``."""
+        if not _has_dollar(value):
+            return value
+        try:
+            return _substitute(value, env)
+        except NeedsShape:
+            raise CnnCalcError(f"{what}: cannot depend on $in (the input shape), which is only "
+                               f"known in the analysis") from None
+
+    def _condition(self, cond: Any, env: dict) -> bool:
+        """``if:``: true or false, or an expression that gives one."""
+        value = _evaluate(cond, env) if isinstance(cond, str) else cond
+        if not isinstance(value, bool):
+            shown = f"{cond!r} gives {value!r}" if isinstance(cond, str) else repr(cond)
+            raise ExprError(f"if: must be true or false (a condition such as $se or "
+                            f"$stride == 1), but {shown}"[:300])
+        return value
+
+    def _own(self, kind: str, value: Any, env: dict) -> Any:
+        """The entry's own fields with ``$name`` substituted; its layer lists stay as written
+        (they are built with the inner environment)."""
+        nested = _NESTED_KEYS.get(kind)
+        if nested is None or not isinstance(value, dict):
+            return _substitute(value, env) if _has_dollar(value) else value
+        out = LDict((k, v if k in nested and not isinstance(v, str) else
+                     _substitute(v, env) if _has_dollar(v) else v) for k, v in value.items())
+        out.line = _line(value)
+        return out
+
+    def build(self, kind: str, value: Any, env: dict, depth: int, name: str,
+              refs: list[str | int] | None, floor_ok: bool, line: int | None):
         if kind in COMPOSITES:
             self.groups += 1
             if self.groups > MAX_LAYERS:      # e.g. nested blocks that expand to no layers
                 raise CnnCalcError(f"the spec expands to more than {MAX_LAYERS:,} blocks, "
                                    f"repeats, residuals and parallels")
-            return getattr(self, kind)(value, env, depth, counts, line)
-        if kind not in REGISTRY:
-            raise CnnCalcError(f"unknown layer type '{kind}'"
-                               f"{suggest(kind, list(REGISTRY) + list(COMPOSITES))}; valid: "
-                               f"{', '.join(sorted({c.type for c in REGISTRY.values()}))}, "
-                               f"{', '.join(COMPOSITES)}")
-        return self.leaf(kind, value, counts, line)
+            comp = getattr(self, kind)(value, env, depth, name, line)
+            comp.refs = refs
+            comp.floor_ok = floor_ok
+            return comp
+        return self.leaf(kind, value, name, refs, floor_ok, line)
 
     def _count(self) -> None:
         self.leaves += 1
@@ -454,7 +621,8 @@ class _Builder:
                                f"long; a name may have at most {MAX_NAME_LENGTH}")
         return str(given)
 
-    def leaf(self, kind: str, value: Any, counts: dict, line: int | None) -> Leaf:
+    def leaf(self, kind: str, value: Any, name: str, refs: list[str | int] | None,
+             floor_ok: bool, line: int | None) -> Leaf:
         cls = REGISTRY[kind]
         ctype = cls.type
         if value is None:
@@ -466,9 +634,6 @@ class _Builder:
                                type=ctype)
         else:
             params = {cls.main: value}
-        name = self._name(ctype, counts, params.pop("name", None))
-        refs = _refs(params.pop("from", None)) if "from" in params else None
-        floor_ok = _floor_ok(params.pop("floor", None))
         merged = {**self.defaults.get(ctype, {}), **params}
         self._count()
         try:
@@ -487,16 +652,18 @@ class _Builder:
                                    f"valid: {', '.join(allowed)}")
         return value
 
-    def block(self, value: Any, env: dict, depth: int, counts: dict, line: int | None):
-        if isinstance(value, str):
-            value = {"use": value}
-        if not isinstance(value, dict) or "use" not in value:
-            raise CnnCalcError(f"block needs 'use: NAME', got {value!r}"[:200])
+    def block(self, value: Any, env: dict, depth: int, name: str, line: int | None):
+        if not isinstance(value, dict) or ("use" in value) == ("layers" in value):
+            raise CnnCalcError(f"block needs 'use: NAME' (a block of 'blocks:') or 'layers:' (an "
+                               f"inline block), got {value!r}"[:200])
         args = dict(value)
+        if "layers" in args:     # inline: its arguments and the enclosing parameters
+            layers = args.pop("layers")
+            scope = {**env, "in": IN_BLOCK, **args}
+            self._check_size(self._least(layers), "block")
+            body = self.seq(layers, scope, depth + 1, "block.layers", _line(value, line))
+            return Composite("block", name, line, [body])
         use = args.pop("use")
-        given_name = args.pop("name", None)
-        refs = _refs(args.pop("from", None)) if "from" in args else None
-        floor_ok = _floor_ok(args.pop("floor", None))
         if not isinstance(use, str) or use not in self.blocks:
             raise CnnCalcError(f"unknown block '{use}'{suggest(use, self.blocks)}; defined: "
                                f"{', '.join(self.blocks) or 'none (add a blocks: section)'}")
@@ -511,6 +678,12 @@ class _Builder:
             declared = {k: (_MISSING if v is None else v) for k, v in declared.items()}
         else:
             raise CnnCalcError(f"block '{use}': params must be a mapping of defaults")
+        for key in declared:
+            if not isinstance(key, str):
+                raise CnnCalcError(f"block '{use}': parameter names must be names, got {key!r}"
+                                   + (" (YAML reads on, off, yes and no as true and false: "
+                                      "quote the name or choose another)"
+                                      if isinstance(key, bool) else ""))
         for key in args:
             if key not in declared:
                 raise CnnCalcError(f"block '{use}' has no parameter '{key}'"
@@ -520,39 +693,41 @@ class _Builder:
         missing = [k for k, v in scope.items() if v is _MISSING]
         if missing:
             raise CnnCalcError(f"block '{use}' needs parameter(s) {', '.join(missing)}")
-        name = self._name(str(use), counts, given_name)
+        scope.setdefault("in", IN_BLOCK)    # a parameter named `in` (older specs) hides $in
         self._check_size(self._block_least(use, frozenset(), args), f"block '{use}'")
         body = self.seq(definition.get("layers"), scope, depth + 1, f"blocks.{use}.layers",
                         _line(definition, line))
-        return Composite("block", name, line, [body], label=str(use), refs=refs,
-                         floor_ok=floor_ok)
+        return Composite("block", name, line, [body], label=str(use))
 
-    def repeat(self, value: Any, env: dict, depth: int, counts: dict, line: int | None):
+    def repeat(self, value: Any, env: dict, depth: int, name: str, line: int | None):
         value = self._mapping("repeat", value,
-                              ("times", "layers", "first", "name", "from", "floor"))
+                              ("times", "layers", "first", "name", "from", "if", "floor"))
         times = value.get("times")
-        if not isinstance(times, int) or isinstance(times, bool) or times < 1:
-            raise CnnCalcError(f"repeat needs 'times' >= 1, got {times!r}")
-        name = self._name("repeat", counts, value.get("name"))
-        before = self.leaves
+        if not isinstance(times, int) or isinstance(times, bool) or times < 0:
+            raise CnnCalcError(f"repeat needs 'times' >= 0, got {times!r}")
+        inner = _nested(env)
         first_layers = _first_iteration(value.get("layers"), value.get("first"))
-        first = self.seq(first_layers, env, depth + 1, "repeat.layers", line)
+        if times == 0:          # an empty sequence: the repeat stands for its input
+            if not isinstance(value.get("layers"), list):
+                self.seq(value.get("layers"), inner, depth + 1, "repeat.layers", line)
+            return Composite("repeat", name, line, [])
+        before = self.leaves
+        first = self.seq(first_layers, inner, depth + 1, "repeat.layers", line)
         size = self.leaves - before
         if size * times + before > MAX_LAYERS:
             raise CnnCalcError(f"repeat {times} × {size} layers expands to more than "
                                f"{MAX_LAYERS:,} layers")
-        parts = [first] + [self.seq(value.get("layers"), env, depth + 1, "repeat.layers", line)
+        parts = [first] + [self.seq(value.get("layers"), inner, depth + 1, "repeat.layers", line)
                            for _ in range(times - 1)]
-        return Composite("repeat", name, line, parts, refs=_refs(value.get("from")),
-                         floor_ok=_floor_ok(value.get("floor")))
+        return Composite("repeat", name, line, parts)
 
-    def residual(self, value: Any, env: dict, depth: int, counts: dict, line: int | None):
+    def residual(self, value: Any, env: dict, depth: int, name: str, line: int | None):
         if isinstance(value, list):
             value = {"body": value}
-        value = self._mapping("residual", value,
-                              ("body", "shortcut", "activation", "name", "from", "floor"))
-        name = self._name("residual", counts, value.get("name"))
-        body = self.seq(value.get("body"), env, depth + 1, "residual.body", line)
+        value = self._mapping("residual", value, ("body", "shortcut", "activation", "name",
+                                                  "from", "if", "floor"))
+        inner = _nested(env)
+        body = self.seq(value.get("body"), inner, depth + 1, "residual.body", line)
         shortcut = value.get("shortcut", "identity")
         parts = [body]
         if shortcut is None or shortcut in ("identity", "none"):
@@ -561,7 +736,7 @@ class _Builder:
             mode = "auto"
         elif isinstance(shortcut, list):
             mode = "layers"
-            parts.append(self.seq(shortcut, env, depth + 1, "residual.shortcut", line))
+            parts.append(self.seq(shortcut, inner, depth + 1, "residual.shortcut", line))
         else:
             raise CnnCalcError(f"shortcut must be 'identity', 'auto' or a list of layers, got "
                                f"{shortcut!r}"[:200])
@@ -575,29 +750,33 @@ class _Builder:
             if act is not None:
                 self._count()
         self._count()   # the add
-        return Composite("residual", name, line, parts, shortcut=mode, activation=act,
-                         refs=_refs(value.get("from")), floor_ok=_floor_ok(value.get("floor")))
+        return Composite("residual", name, line, parts, shortcut=mode, activation=act)
 
-    def parallel(self, value: Any, env: dict, depth: int, counts: dict, line: int | None):
+    def parallel(self, value: Any, env: dict, depth: int, name: str, line: int | None):
         if isinstance(value, list):
             value = {"branches": value}
-        value = self._mapping("parallel", value, ("branches", "merge", "name", "from", "floor"))
+        value = self._mapping("parallel", value,
+                              ("branches", "merge", "name", "from", "if", "floor"))
         merge = value.get("merge", "concat")
         if merge not in ("concat", "add", "multiply"):
             raise CnnCalcError(f"parallel merge must be concat, add or multiply, got {merge!r}")
         branches = value.get("branches")
         if not isinstance(branches, list) or len(branches) < 2:
             raise CnnCalcError("parallel needs 'branches': a list of two or more layer lists")
-        name = self._name("parallel", counts, value.get("name"))
+        inner = _nested(env)
         parts = []
         for i, br in enumerate(branches):
             if br is None or br == "identity":
                 br = LList()
-            parts.append(self.seq(br, env, depth + 1, f"parallel.branches[{i}]", line)
+            parts.append(self.seq(br, inner, depth + 1, f"parallel.branches[{i}]", line)
                          if br else Seq())
         self._count()   # the merge
-        return Composite("parallel", name, line, parts, label=merge,
-                         refs=_refs(value.get("from")), floor_ok=_floor_ok(value.get("floor")))
+        return Composite("parallel", name, line, parts, label=merge)
+
+
+def suggest_type(kind: str, extra: tuple[str, ...] = ()) -> str:
+    """' (did you mean ...?)' for an unknown layer type."""
+    return suggest(kind, list(REGISTRY) + list(extra))
 
 
 def _first_iteration(layers: Any, first: Any) -> Any:

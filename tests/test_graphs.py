@@ -820,6 +820,7 @@ def test_receptive_field_through_a_residual_and_a_skip():
     ("$a * 4 // 2 - (($b))", 12),
     ("  $a  ", 7),
     ("$a / 7", 1),                    # exact division is allowed
+    ("1e3 + $a", 1007),               # a float literal; whole results are integers
 ])
 def test_dollar_arithmetic(expr, value):
     a = analyse(f"""
@@ -838,14 +839,15 @@ def test_dollar_arithmetic(expr, value):
     ("$a ** 2", "unexpected '*'"),
     ("(($a)", "missing ')'"),
     ("$a)", "unexpected ')'"),
-    ("$a $b", "unexpected 2"),
-    ("$a / 2", "7 / 2 is not a whole number"),
-    ("$a.real", "cannot read the expression '$a.real'"),
-    ("$a and 1", "cannot read the expression"),
-    ("1e3 + $a", "cannot read the expression"),
-    ("$s * 2", "$s is 'same', not an integer"),
+    ("$a $b", "unexpected '$b'"),
+    ("$a / 2", "filters must be an integer, got 3.5 (a fraction: round it"),
+    ("$a.real", "$a.real: only $in has fields"),
+    ("$a and 1", "'and' needs true or false, but $a is 7"),
+    ("$s * 2", "$s is 'same', not a number"),
     ("$a * 100000000 * 100000000", "is too large"),
     ("__import__('os').system('x') + $a", "cannot read the expression"),
+    ("__import__('os') + $a", "unknown function '__import__'"),
+    ("$a @ 2", "cannot read the expression '$a @ 2' at '@ 2'"),
 ])
 def test_dollar_arithmetic_errors(cli, tmp_path, expr, needle):
     run_error(cli, tmp_path, f"""
@@ -871,7 +873,7 @@ def test_dollar_arithmetic_never_calls_eval(monkeypatch):
         layers: [block: b]
         """)
     assert a.layers[0].output == (4, 4, 8)
-    with pytest.raises(CnnCalcError, match="cannot read the expression"):
+    with pytest.raises(CnnCalcError, match="unknown function '__import__'"):
         analyse("""
             input: 4x4x3
             blocks:
