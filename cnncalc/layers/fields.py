@@ -77,8 +77,9 @@ def pair(minimum: int = 1) -> Validator:
     """An int, a [h, w] list or an ``HxW`` string (``1x7``)."""
     def check(name: str, v: Any) -> tuple[int, int]:
         given = v
-        v = by(v)
-        if is_int(v):
+        if isinstance(v, str):
+            v = by(v)
+        elif is_int(v):
             v = [v, v]
         if not (isinstance(v, (list, tuple)) and len(v) == 2 and all(is_int(x) for x in v)):
             raise ParamError(f"{name} must be an integer or [h, w], got {show(given)}"
@@ -92,8 +93,9 @@ def pair(minimum: int = 1) -> Validator:
 def four(name: str, v: Any) -> tuple[int, int, int, int]:
     """An int, [h, w], ``HxW`` (``0x3``) or [top, bottom, left, right] of non-negative ints."""
     given = v
-    v = by(v)
-    if is_int(v):
+    if isinstance(v, str):
+        v = by(v)
+    elif is_int(v):
         v = [v]
     if not (isinstance(v, (list, tuple)) and len(v) in (1, 2, 4) and all(is_int(x) for x in v)):
         raise ParamError(f"{name} must be an integer, [h, w] or [top, bottom, left, right], "
