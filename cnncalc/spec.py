@@ -458,6 +458,15 @@ class _Builder:
                 raise e.located(line=eline, index=pos if depth == 0 else None)
             if made is None:
                 continue
+            if type(made) is list:              # a split: its slices
+                for leaf in made:
+                    if leaf.name in names:
+                        raise CnnCalcError(f"duplicate name '{leaf.name}' (first used at line "
+                                           f"{names[leaf.name]})", line=eline,
+                                           index=pos if depth == 0 else None)
+                    names[leaf.name] = eline
+                    seq.items.append(leaf)
+                continue
             # two alternatives may share a name when a condition of the analysis decides
             name = made.name
             if name in names:
@@ -473,8 +482,8 @@ class _Builder:
         return seq
 
     def entry(self, entry: Any, env: dict, depth: int, counts: dict, line: int | None):
-        """One entry of a layer list → a Leaf, a Composite, a Deferred (it reads ``$in``,
-        which only the analysis knows), or None (``if:`` false)."""
+        """One entry of a layer list → a Leaf, a Composite, a list of Leafs (split), a
+        Deferred (it reads ``$in``, which only the analysis knows), or None (``if:`` false)."""
         if isinstance(entry, str):
             kind, value = entry.strip(), None
         elif isinstance(entry, dict) and len(entry) == 1:
@@ -493,6 +502,11 @@ class _Builder:
             raise CnnCalcError(f"layer type must be a name, got {kind!r}")
         if "$" in kind:
             kind = self._type_parameter(kind, env)
+        if kind == "split":
+            try:
+                return self.split(value, env, counts, line)
+            except NeedsShape:
+                raise CnnCalcError("split cannot depend on $in (the input shape)") from None
         cls = REGISTRY.get(kind)
         if cls is not None and not (isinstance(value, dict) and not _ENTRY_KEYS.isdisjoint(value)) \
                 and not _has_dollar(value):        # the common case: a plain layer as written
@@ -500,7 +514,7 @@ class _Builder:
         if cls is None and kind not in COMPOSITES:
             raise CnnCalcError(f"unknown layer type '{kind}'{suggest_type(kind, COMPOSITES)}; "
                                f"valid: {', '.join(sorted({c.type for c in REGISTRY.values()}))}"
-                               f", {', '.join(COMPOSITES)}")
+                               f", split, {', '.join(COMPOSITES)}")
         # what every entry may carry: name, from, if, floor (and a block's `use`)
         given = refs_raw = None
         cond: Any = _ABSENT
@@ -642,6 +656,43 @@ class _Builder:
             raise CnnCalcError(str(e), line=_line(value, line), name=name, type=ctype) from None
         return Leaf(ctype, layer, name, _line(value, line), refs, floor_ok)
 
+    def split(self, value: Any, env: dict, counts: dict, line: int | None) -> list[Leaf]:
+        """``split: {groups: G, names: [a, b, ...]}``: the G equal channel slices of one input as
+        named layers (``chunk`` layers 0 … G−1, each reading the split's input), so that later
+        layers take them by name; the next entry reads the last slice."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = {"groups": value}
+        value = self._mapping("split", value, ("groups", "names", "from", "if", "floor"))
+        value = _substitute(value, env) if _has_dollar(value) else value
+        if "if" in value and not self._condition(value["if"], env):
+            return []
+        groups = value.get("groups")
+        names = value.get("names")
+        if names is not None and (not isinstance(names, list) or not names):
+            raise CnnCalcError(f"split names must be a list of names, one per slice, got "
+                               f"{names!r}"[:200])
+        if groups is None and names is not None:
+            groups = len(names)
+        if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
+            raise CnnCalcError(f"split needs 'groups' (the number of equal slices) >= 1, got "
+                               f"{groups!r}"[:200])
+        if names is not None and len(names) != groups:
+            raise CnnCalcError(f"split has {groups} groups but {len(names)} names")
+        if groups > MAX_LAYERS:
+            raise CnnCalcError(f"split into {groups:,} slices: at most {MAX_LAYERS:,} layers")
+        src = _refs(value["from"]) if value.get("from") is not None else None
+        floor_ok = _floor_ok(value.get("floor"))
+        out = []
+        for i in range(groups):
+            if src is not None:       # relative indices count the earlier slices too
+                refs: list[str | int] | None = [r - i if isinstance(r, int) else r for r in src]
+            else:
+                refs = [-(i + 1)] if i else None
+            name = self._name("chunk", counts, names[i] if names else None)
+            out.append(self.leaf("chunk", {"groups": groups, "index": i}, name, refs, floor_ok,
+                                 _line(value, line)))
+        return out
+
     def _mapping(self, kind: str, value: Any, allowed: tuple[str, ...]) -> dict:
         if not isinstance(value, dict):
             raise CnnCalcError(f"{kind} needs a mapping with {', '.join(allowed)}, got "
@@ -776,7 +827,7 @@ class _Builder:
 
 def suggest_type(kind: str, extra: tuple[str, ...] = ()) -> str:
     """' (did you mean ...?)' for an unknown layer type."""
-    return suggest(kind, list(REGISTRY) + list(extra))
+    return suggest(kind, list(REGISTRY) + ["split"] + list(extra))
 
 
 def _first_iteration(layers: Any, first: Any) -> Any:

@@ -8,6 +8,7 @@ Errors go through the command line: exit 2 and one line naming the file, the lin
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 
 import pytest
@@ -491,3 +492,111 @@ def test_a_block_parameter_named_in_still_works_and_hides_the_input_shape(cli, t
           b: {params: {in: 3}, layers: [conv: {filters: $in.c, kernel: 1}]}
         layers: [block: b]
         """, "$in.c: this block has a parameter 'in', which hides the input shape")
+
+
+# --- split: named channel slices (sugar over chunk) ----------------------------------------------
+
+class DictWeights:
+    """Weights from a dict keyed like a --weights file (no file)."""
+    description = "test"
+
+    def __init__(self, arrays):
+        self.arrays = arrays
+
+    def check(self, a):
+        return []
+
+    def get(self, rec, spec, keyno, eng=None):
+        return self.arrays[f"{rec.path}.{spec.key}"]
+
+
+def random_weights(a, seed=0):
+    import numpy as np
+
+    from cnncalc import engine
+    rng = np.random.default_rng(seed)
+    return {f"{r.path}.{s.key}": rng.standard_normal(s.shape).astype(np.float32) * 0.3
+            for r in a.layers for s in engine.param_specs(r)}
+
+
+SHUFFLE_UNIT = """
+input: 6x5x8
+blocks:
+  unit:                       # torchvision's ShuffleNetV2 InvertedResidual, stride 1
+    layers:
+      - split: {groups: 2, names: [x1, x2]}
+      - conv: {filters: $in.c // 2, kernel: 1, bias: false, activation: relu}   # on x2
+      - depthwise_conv: {kernel: 3, padding: 1, bias: false}
+      - conv: {filters: $in.c // 2, kernel: 1, bias: false, activation: relu}
+      - concat: {from: [x1, -1]}
+      - channel_shuffle: 2
+layers:
+  - repeat: {times: 2, layers: [block: unit]}
+"""
+
+
+def test_split_names_the_slices_and_the_next_entry_reads_the_last():
+    a = analyse(SHUFFLE_UNIT)
+    assert [(r.path, r.type, r.output[-1]) for r in a.layers[:5]] == [
+        ("repeat_1.0.x1", "chunk", 4), ("repeat_1.0.x2", "chunk", 4),
+        ("repeat_1.0.conv_1", "conv", 4), ("repeat_1.0.depthwise_conv_1", "depthwise_conv", 4),
+        ("repeat_1.0.conv_2", "conv", 4)]
+    x1, x2, conv = a.layers[0], a.layers[1], a.layers[2]
+    assert x1.inputs == x2.inputs == (0,) and conv.inputs == (x2.index,)
+    assert (x1.layer.index, x2.layer.index) == (0, 1)
+    assert a.layers[5].inputs == (x1.index, conv.index + 2)
+    assert a.output == (6, 5, 8)
+
+
+def test_split_forms_and_errors():
+    a = analyse("""
+        input: 4x4x12
+        layers:
+          - conv: {filters: 12, kernel: 1, name: c}
+          - relu
+          - split: {groups: 3, from: c}               # unnamed: chunk_1 … chunk_3
+          - split: {names: [p, q], from: -4}           # each slice is an item: -4 is relu_1
+          - split: 2
+        """)
+    assert [(r.path, r.inputs) for r in a.layers[2:]] == [
+        ("chunk_1", (1,)), ("chunk_2", (1,)), ("chunk_3", (1,)),
+        ("p", (2,)), ("q", (2,)), ("chunk_6", (7,)), ("chunk_7", (7,))]
+    assert a.layers[-1].output == (4, 4, 3)
+    assert [r.path for r in analyse("input: 4x4x4\nlayers: [relu, split: {groups: 2, if: "
+                                    "false}]\n").layers] == ["relu_1"]
+    for text, message in (
+            ("split: {groups: 2, names: [a]}", "split has 2 groups but 1 names"),
+            ("split: {groups: 0}", "split needs 'groups'"),
+            ("split: {names: a}", "split names must be a list"),
+            ("split: {groups: 2, name: a}", "unknown key 'name' in split (did you mean 'names'?)"),
+            ("split: {groups: 3}", "groups 3 does not divide the 4 channels"),
+            ("split: {groups: $in.c}", "split cannot depend on $in"),
+            ("split: {names: [a, a]}", "duplicate name 'a'")):
+        with pytest.raises(CnnCalcError, match=re.escape(message)):
+            analyse(f"input: 4x4x4\nlayers:\n  - {text}\n")
+
+
+def test_split_shufflenet_unit_vs_torch(torch):
+    """The unit above against torchvision's InvertedResidual data flow (x.chunk(2, dim=1),
+    branch2 on the second half, cat, channel_shuffle), with the same weights."""
+    import numpy as np
+
+    from cnncalc import engine
+    a = analyse(SHUFFLE_UNIT)
+    w = random_weights(a)
+    x = np.random.default_rng(1).standard_normal((2, 6, 5, 8)).astype(np.float32)
+    res = engine.run(a, x, DictWeights(w))
+    assert res.verified
+
+    def conv(t, key, groups=1, padding=0):        # HWIO → OIHW
+        k = torch.from_numpy(w[key].transpose(3, 2, 0, 1).copy())
+        return torch.nn.functional.conv2d(t, k, padding=padding, groups=groups)
+    y = torch.from_numpy(x).permute(0, 3, 1, 2)
+    for i in range(2):
+        p = f"repeat_1.{i}."
+        x1, x2 = y.chunk(2, dim=1)
+        b = torch.relu(conv(x2, p + "conv_1.weight"))
+        b = conv(b, p + "depthwise_conv_1.weight", groups=4, padding=1)
+        b = torch.relu(conv(b, p + "conv_2.weight"))
+        y = torch.nn.functional.channel_shuffle(torch.cat([x1, b], 1), 2)
+    np.testing.assert_allclose(res.output, y.permute(0, 2, 3, 1).numpy(), rtol=1e-4, atol=1e-5)
