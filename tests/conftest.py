@@ -178,3 +178,28 @@ def torch():
 def zoo_analysis(name: str) -> cnncalc.Analysis:
     """A zoo model's analysis, computed once per test session (records are immutable)."""
     return cnncalc.analyse(cnncalc.load(name))
+
+
+# --- torchvision's small modules, as written there (tests must not need torchvision) ----------
+
+def layer_norm_2d(torch, c: int, eps: float = 1e-6):
+    """torchvision.models.convnext.LayerNorm2d (torch tests must not need torchvision)."""
+    class LayerNorm2d(torch.nn.LayerNorm):
+        def forward(self, x):
+            x = x.permute(0, 2, 3, 1)
+            x = torch.nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias,
+                                               self.eps)
+            return x.permute(0, 3, 1, 2)
+    return LayerNorm2d(c, eps=eps)
+
+
+def stochastic_depth(torch, x, p: float, mode: str, training: bool):
+    """torchvision.ops.stochastic_depth, as written there."""
+    if not training or p == 0.0:
+        return x
+    survival_rate = 1.0 - p
+    size = [x.shape[0]] + [1] * (x.ndim - 1) if mode == "row" else [1] * x.ndim
+    noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival_rate)
+    if survival_rate > 0.0:
+        noise.div_(survival_rate)
+    return x * noise

@@ -8,6 +8,7 @@ when torch is importable.
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 
@@ -37,6 +38,8 @@ SPEC_TYPES = {  # SPEC-FORMAT.md, "Layer types": canonical name -> aliases
     "relu": [], "leaky_relu": [], "sigmoid": [], "tanh": [], "softmax": [], "gelu": [],
     "silu": [], "hardswish": [], "relu6": [], "lrn": [], "pad": ["zero_pad"], "upsample": [],
     "add": [], "concat": [], "identity": [], "channel_shuffle": ["shuffle"], "chunk": [],
+    "layernorm": ["layer_norm", "layernorm2d"], "layer_scale": ["layerscale"],
+    "stochastic_depth": ["drop_path"], "resize": ["interpolate"],
 }
 
 
@@ -547,3 +550,195 @@ def test_rescaling_and_normalization_run(tmp_path):
          "normalization_1.count": np.array(9, np.float32)}
     want = ((x * [2, 3] + 1) - mean) / np.sqrt(var)
     np.testing.assert_allclose(run_npz(a, x, p, tmp_path), want, rtol=1e-6)
+
+
+# --- layernorm, layer_scale, stochastic_depth, resize (issue 10 item 4) ---------------------------
+
+class _DictWeights:
+    """Weights from a dict keyed like a --weights file."""
+    description = "test"
+
+    def __init__(self, arrays):
+        self.arrays = arrays
+
+    def check(self, a):
+        return []
+
+    def get(self, rec, spec, keyno, eng=None):
+        return self.arrays[f"{rec.path}.{spec.key}"]
+
+
+def _run(text: str, x: np.ndarray, weights: dict | None = None) -> np.ndarray:
+    from cnncalc import engine
+    a = cnncalc.analyse(cnncalc.loads(text))
+    res = engine.run(a, x, _DictWeights(weights) if weights is not None else None)
+    assert res.failure is None and res.verified, res.failure
+    return res.output
+
+
+def test_layernorm_counts():
+    # ConvNeXt-T's LayerNorm2d(96) after the stem: γ and β, 2·96 = 192 values, all trainable
+    # (torchvision convnext_tiny: features.0.1.weight, features.0.1.bias); no running statistics
+    rec = one("layernorm", 1e-6, [56, 56, 96])
+    assert (rec.output, rec.trainable, rec.non_trainable, rec.macs) == ((56, 56, 96), 192, 0, 0)
+    assert rec.layer.epsilon == 1e-6
+    assert one("layer_norm", None, [768]).params == 1536       # the classifier's LayerNorm2d
+    assert one("layernorm", {"affine": False}, [4, 4, 8]).params == 0
+    assert one("layernorm", {"bias": False, "eps": 1e-5}, [4, 4, 8]).params == 8
+    with pytest.raises(CnnCalcError, match="epsilon must be a number"):
+        one("layernorm", "tiny", [4, 4, 8])
+
+
+def test_layer_scale_and_stochastic_depth_counts():
+    # ConvNeXt's CNBlock: layer_scale = nn.Parameter(ones(dim, 1, 1) * 1e-6): dim values;
+    # StochasticDepth has none
+    rec = one("layer_scale", None, [7, 7, 768])
+    assert (rec.output, rec.trainable, rec.non_trainable, rec.macs) == ((7, 7, 768), 768, 0, 0)
+    assert one("layer_scale", None, [10]).params == 10
+    rec = one("stochastic_depth", {"p": 0.1, "mode": "row"}, [7, 7, 768])
+    assert (rec.output, rec.params, rec.macs) == ((7, 7, 768), 0, 0)
+    assert one("drop_path", 0.0, [5]).output == (5,)
+    for params, message in (({"rate": 1.5}, "rate must be >= 0.0 and <= 1.0"),
+                            ({"mode": "rows"}, "mode must be row or batch, got 'rows' (did you "
+                                               "mean 'row'?)")):
+        with pytest.raises(CnnCalcError) as info:
+            one("stochastic_depth", params, [4, 4, 2])
+        assert message in str(info.value)
+
+
+@pytest.mark.parametrize("params, shape, out", [
+    ({"scale": 2}, [5, 7, 3], (10, 14, 3)),
+    ({"scale": 1.5, "mode": "bilinear"}, [5, 7, 3], (7, 10, 3)),     # ⌊5·1.5⌋, ⌊7·1.5⌋
+    ({"scale": "2x1"}, [5, 7, 3], (10, 7, 3)),
+    ({"scale": [0.5, 0.25]}, [9, 9, 3], (4, 2, 3)),
+    ({"size": [65, 65], "mode": "bilinear", "align_corners": True}, [33, 33, 3], (65, 65, 3)),
+    ({"size": "1x1"}, [9, 9, 3], (1, 1, 3)),
+])
+def test_resize_shapes(params, shape, out):
+    rec = one("resize", params, shape)
+    assert (rec.output, rec.params, rec.macs) == (out, 0, 0)
+
+
+def test_resize_to_another_layer():
+    """DeepLabV3's ASPP pooling branch: a global pool, a 1x1 conv, then bilinear back to the
+    size of the branch input; FCN: the head's output upsampled to the network input."""
+    a = cnncalc.analyse(cnncalc.loads("""
+        input: 520x520x3
+        layers:
+          - conv: {filters: 8, kernel: 3, stride: 8, padding: 1, name: features}
+          - global_avgpool
+          - conv: {filters: 4, kernel: 1}
+          - resize: {to: features, mode: bilinear, align_corners: false, name: up}
+          - resize: {to: input, mode: bilinear, name: out}
+        """))
+    assert a.layers[3].output == (65, 65, 4) and a.layers[3].inputs == (3, 1)
+    assert a.output == (520, 520, 4)
+    assert float(a.layers[-1].field.jump_h) == 1.0
+
+
+@pytest.mark.parametrize("params, message", [
+    ({}, "resize needs exactly one of 'scale', 'size' and 'to'"),
+    ({"scale": 2, "size": 3}, "resize needs exactly one of"),
+    ({"scale": 2, "align_corners": True}, "align_corners applies to mode: bilinear only"),
+    ({"scale": 0}, "scale must be a positive number"),
+    ({"scale": 0.01}, "scale [0.01, 0.01] makes 5x7 0x0"),
+    ({"scale": 2, "mode": "bicubic"}, "mode must be nearest or bilinear, got 'bicubic'"),
+])
+def test_resize_errors(params, message):
+    with pytest.raises(CnnCalcError) as info:
+        one("resize", params, [5, 7, 3])
+    assert message in str(info.value)
+    with pytest.raises(CnnCalcError, match="resize needs an HxWxC input"):
+        one("resize", {"scale": 2}, [5])
+
+
+def test_new_layer_types_vs_torch_modules(torch):
+    from conftest import layer_norm_2d
+    """Shapes, trainable/non-trainable counts and MACs against torchvision's own modules."""
+    x = torch.randn(2, 24, 7, 9)
+    assert_matches_torch(one("layernorm", 1e-6, [7, 9, 24]), layer_norm_2d(torch, 24), x)
+    rec = one("stochastic_depth", 0.3, [7, 9, 24])
+    assert rec.output == (7, 9, 24) and rec.params == 0
+    scale = torch.nn.Module()
+    scale.gamma = torch.nn.Parameter(torch.ones(24, 1, 1) * 1e-6)
+    scale.forward = lambda t: scale.gamma * t
+    assert_matches_torch(one("layer_scale", None, [7, 9, 24]), scale, x)
+
+
+@settings(max_examples=40, deadline=None)
+@given(h=st.integers(1, 9), w=st.integers(1, 9), c=st.integers(1, 4), n=st.integers(1, 2),
+       affine=st.booleans(), eps=st.sampled_from([1e-5, 1e-6, 1e-3]))
+def test_layernorm_run_matches_torch(torch, h, w, c, n, affine, eps):
+    rng = np.random.default_rng(h * 100 + w * 10 + c)
+    x = (rng.standard_normal((n, h, w, c)) * 3 + 1).astype(np.float32)
+    p = {"ln.gamma": rng.standard_normal(c).astype(np.float32),
+         "ln.beta": rng.standard_normal(c).astype(np.float32)} if affine else {}
+    got = _run(json.dumps({"input": [h, w, c], "layers": [
+        {"layernorm": {"epsilon": eps, "affine": affine, "name": "ln"}}]}), x, p)
+    t = torch.from_numpy(x)          # channels last: LayerNorm(C) over the last axis
+    want = torch.nn.functional.layer_norm(
+        t, (c,), torch.from_numpy(p["ln.gamma"]) if affine else None,
+        torch.from_numpy(p["ln.beta"]) if affine else None, eps)
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=2e-5)
+    v = (rng.standard_normal((n, c * 3)) * 2).astype(np.float32)      # a vector
+    got = _run(json.dumps({"input": [c * 3], "layers": [{"layernorm": {"name": "ln"}}]}), v,
+               {"ln.gamma": np.ones(c * 3, np.float32), "ln.beta": np.zeros(c * 3, np.float32)})
+    want = torch.nn.functional.layer_norm(torch.from_numpy(v), (c * 3,))
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=2e-5)
+
+
+def test_layer_scale_and_stochastic_depth_run(torch):
+    from conftest import stochastic_depth
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    gamma = rng.standard_normal(5).astype(np.float32)
+    got = _run("input: 3x4x5\nlayers: [layer_scale: {name: s}, stochastic_depth: 0.5]", x,
+               {"s.gamma": gamma})
+    ref = torch.from_numpy(gamma).reshape(5, 1, 1) * torch.from_numpy(x).permute(0, 3, 1, 2)
+    ref = stochastic_depth(torch, ref, 0.5, "row", training=False)   # identity at inference
+    np.testing.assert_array_equal(got, ref.permute(0, 2, 3, 1).numpy())
+
+
+@settings(max_examples=60, deadline=None)
+@given(h=st.integers(1, 9), w=st.integers(1, 9), n=st.integers(1, 2),
+       mode=st.sampled_from(["nearest", "bilinear"]), align=st.booleans(),
+       how=st.sampled_from(["scale", "size"]),
+       scale=st.sampled_from([0.5, 1.0, 1.5, 2.0, 3.0, 2.5, 0.75]),
+       size=st.tuples(st.integers(1, 17), st.integers(1, 17)))
+def test_resize_matches_torch_interpolate(torch, h, w, n, mode, align, how, scale, size):
+    """Shape and values against F.interpolate (by scale_factor, where torch places the samples
+    by the factor, and by size), nearest and bilinear, align_corners both ways."""
+    params: dict = {"mode": mode}
+    kw: dict = {"mode": mode}
+    if how == "scale":
+        if math.floor(h * scale) < 1 or math.floor(w * scale) < 1:
+            return
+        params["scale"] = scale
+        kw["scale_factor"] = scale
+    else:
+        params["size"] = list(size)
+        kw["size"] = size
+    if mode == "bilinear":
+        params["align_corners"] = kw["align_corners"] = align
+    x = np.random.default_rng(h * 10 + w).standard_normal((n, h, w, 3)).astype(np.float32)
+    got = _run(json.dumps({"input": [h, w, 3], "layers": [{"resize": params}]}), x)
+    want = torch.nn.functional.interpolate(torch.from_numpy(x).permute(0, 3, 1, 2), **kw)
+    np.testing.assert_allclose(got, want.permute(0, 2, 3, 1).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_resize_to_runs_like_torch(torch):
+    x = np.random.default_rng(3).standard_normal((2, 33, 31, 4)).astype(np.float32)
+    got = _run("""
+        input: 33x31x4
+        layers:
+          - maxpool: {size: 3, stride: 2, name: small}
+          - global_avgpool
+          - resize: {to: small, mode: bilinear, align_corners: false}
+          - resize: {to: input, mode: bilinear, align_corners: true}
+        """, x)
+    t = torch.from_numpy(x).permute(0, 3, 1, 2)
+    small = torch.nn.functional.max_pool2d(t, 3, 2)
+    y = torch.nn.functional.interpolate(small.mean((2, 3), keepdim=True), size=small.shape[2:],
+                                        mode="bilinear", align_corners=False)
+    y = torch.nn.functional.interpolate(y, size=(33, 31), mode="bilinear", align_corners=True)
+    np.testing.assert_allclose(got, y.permute(0, 2, 3, 1).numpy(), rtol=1e-5, atol=1e-6)

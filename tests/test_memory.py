@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from conftest import zoo_analysis
+from conftest import layer_norm_2d, stochastic_depth, zoo_analysis
 
 from cnncalc import analyse, load, loads
 from cnncalc.memory import DTYPES, OPTIMIZERS, Plan, Settings, fit, keras, plan, torchinfo
@@ -140,6 +140,13 @@ def _measure(torch, forward, batch: int, shape: tuple[int, int, int]) -> int:
     return sum(n for p, n in storages.items() if p not in skip)
 
 
+def _Scale(torch, c):
+    """ConvNeXt's layer scale: a module holding gamma, so that it counts as a parameter."""
+    m = torch.nn.Module()
+    m.gamma = torch.nn.Parameter(torch.ones(c, 1, 1) * 1e-6)
+    return m
+
+
 def _conv(torch, use, x, k=3, bias=True):
     return use(torch.nn.Conv2d(x.shape[1], 5, k, padding=k // 2, bias=bias))(x)
 
@@ -246,6 +253,36 @@ def _cases() -> dict[str, tuple[str, Callable[..., Any]]]:
                    "padding: 1}]]}]",
                    lambda t, use, x: t.cat([use(t.nn.Conv2d(4, 2, 1))(y := use(
                        t.nn.Conv2d(4, 4, 1))(x)), use(t.nn.Conv2d(4, 3, 3, padding=1))(y)], 1)),
+        "layernorm": (      # ConvNeXt's LayerNorm2d: the input, a mean and 1/std per position
+            "[conv: {filters: 5, kernel: 1}, layernorm: 1e-6, conv: {filters: 3, kernel: 1}]",
+            lambda t, use, x: use(t.nn.Conv2d(5, 3, 1))(use(layer_norm_2d(t, 5))(
+                _conv(t, use, x, 1)))),
+        "layernorm_vector": (
+            "[conv: {filters: 5, kernel: 1}, flatten, layernorm, dense: 3]",
+            lambda t, use, x: use(t.nn.Linear(180, 3))(use(t.nn.LayerNorm(180))(
+                t.flatten(_conv(t, use, x, 1), 1)))),
+        "layer_scale": (    # gamma · x keeps x (and gamma, a parameter)
+            "[conv: {filters: 5, kernel: 1}, layer_scale, conv: {filters: 3, kernel: 1}]",
+            lambda t, use, x: use(t.nn.Conv2d(5, 3, 1))(use(_Scale(t, 5)).gamma *
+                                                        _conv(t, use, x, 1))),
+        "stochastic_depth": (   # the noise, one value per sample
+            "[conv: {filters: 5, kernel: 1}, stochastic_depth: 0.5, "
+            "conv: {filters: 3, kernel: 1}]",
+            lambda t, use, x: use(t.nn.Conv2d(5, 3, 1))(stochastic_depth(
+                t, _conv(t, use, x, 1), 0.5, "row", True))),
+        "stochastic_depth_0_is_its_input": (
+            "[conv: {filters: 5, kernel: 1}, stochastic_depth: {rate: 0, mode: batch}, "
+            "conv: {filters: 3, kernel: 1}]",
+            lambda t, use, x: use(t.nn.Conv2d(5, 3, 1))(stochastic_depth(
+                t, _conv(t, use, x, 1), 0.0, "batch", True))),
+        "resize": (         # interpolate keeps nothing: its gradient needs only the sizes
+            "[conv: {filters: 4, kernel: 1, name: a}, resize: {scale: 2, mode: bilinear}, "
+            "conv: {filters: 3, kernel: 1}, global_avgpool, resize: {to: a}, "
+            "conv: {filters: 2, kernel: 1}]",
+            lambda t, use, x: use(t.nn.Conv2d(3, 2, 1))(t.nn.functional.interpolate(
+                use(t.nn.Conv2d(4, 3, 1))(t.nn.functional.interpolate(
+                    use(t.nn.Conv2d(4, 4, 1))(x), scale_factor=2, mode="bilinear")).mean(
+                    (2, 3), keepdim=True), size=(6, 6)))),
         "squeeze_excite": (
             "[conv: {filters: 4, kernel: 1, name: f}, global_avgpool, conv: {filters: 4, "
             "kernel: 1}, sigmoid, multiply: {from: [f, -1]}]",

@@ -600,3 +600,25 @@ def test_split_shufflenet_unit_vs_torch(torch):
         b = torch.relu(conv(b, p + "conv_2.weight"))
         y = torch.nn.functional.channel_shuffle(torch.cat([x1, b], 1), 2)
     np.testing.assert_allclose(res.output, y.permute(0, 2, 3, 1).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_the_convnext_and_aspp_example_of_spec_md(torch):
+    """docs/SPEC.md's example for the new layer types: a torchvision CNBlock(96) has 79,296
+    parameters (4,800 + 192 + 37,248 + 36,960 + 96), and the ASPP pooling branch and FCN's
+    upsampling run like torch's F.interpolate(size=...)."""
+    from pathlib import Path
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "SPEC.md").read_text()
+    section = doc[doc.index("### resize, layernorm, layer_scale, stochastic_depth"):]
+    example = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    text = "input: 21x19x96\n" + example.replace(
+        "layers:\n  - parallel", "layers:\n  - block: {use: cn_block, p: 0.1, name: blk}\n"
+        "  - parallel")
+    a = analyse(text)
+    assert sum(r.params for r in a.layers if r.path.startswith("blk.")) == 79_296
+    assert shapes(a)["parallel_1.branch2.resize_1"] == (21, 19, 256)
+    assert a.output == (21, 19, 512)
+    import numpy as np
+
+    from cnncalc import engine
+    x = np.random.default_rng(0).standard_normal((1, 21, 19, 96)).astype(np.float32)
+    assert engine.run(a, x).verified

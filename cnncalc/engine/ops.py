@@ -22,7 +22,7 @@ from .conv import (conv2d, conv_transpose2d, conv_workspace, depthwise, depthwis
 from .dense import dense
 from .geometry import Pads, Pair, resolve_pads
 from .pool import adaptive_pool2d, lrn, pool2d, pool_workspace
-from .resize import centre_crop, crop, pad_nhwc, upsample_nearest
+from .resize import centre_crop, crop, pad_nhwc, resize, upsample_nearest
 from .threads import Engine
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ..layers.conv import Conv, ConvTranspose, DepthwiseConv, SeparableConv, Sliding
     from ..layers.norm import LRN, BatchNorm
     from ..layers.pooling import AdaptivePool, GlobalPool, Pool
-    from ..layers.shape_ops import Crop, Pad, Upsample
+    from ..layers.shape_ops import Crop, Pad, Resize, Upsample
 
 
 class Ctx(NamedTuple):
@@ -178,6 +178,20 @@ def _upsample(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
     return upsample_nearest(xs[0], *cast("Upsample", ctx.rec.layer).scale)
 
 
+def _resize(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
+    lay = cast("Resize", ctx.rec.layer)
+    h, w = xs[0].shape[1:3]
+    out_h, out_w = lay.target(h, w, xs[1].shape[1:3] if lay.to is not None else None)
+    scale_h, scale_w = lay.scale if lay.scale is not None else (None, None)
+    return resize(xs[0], out_h, out_w, lay.mode, bool(lay.align_corners), scale_h, scale_w)
+
+
+def _resize_workspace(rec: LayerRecord, batch: int, config: EngineConfig) -> int:
+    """The rows gathered at the output's height (two, and their blend), then the columns."""
+    (_, w, c), (oh, ow, _) = rec.input_shapes[0], rec.output
+    return 4 * batch * c * (3 * oh * w + 2 * oh * ow)
+
+
 def _crop(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
     lay = cast("Crop", ctx.rec.layer)
     if lay.to is not None:      # a centre crop to the other input's H×W
@@ -239,6 +253,7 @@ OPS: dict[str, Op] = {
     "pad": Op(_pad, input_copies),
     "upsample": Op(_upsample),
     "crop": Op(_crop),
+    "resize": Op(_resize, _resize_workspace),
     "add": Op(_add),
     "multiply": Op(_multiply, input_copies),
     "concat": Op(_concat),

@@ -1,5 +1,6 @@
 """Resizing a map: padding (the border of a new array, its interior copied in row bands on the
-workers), nearest-neighbour upsampling and cropping."""
+workers), nearest-neighbour upsampling, cropping, and PyTorch's ``interpolate`` (nearest and
+bilinear, with its sample positions)."""
 
 from __future__ import annotations
 
@@ -59,3 +60,63 @@ def centre_crop(x: np.ndarray, th: int, tw: int) -> np.ndarray:
     h, w = x.shape[1:3]
     t, l = (h - th) // 2, (w - tw) // 2
     return x[:, t:t + th, l:l + tw, :]
+
+
+def _ratio(n_in: int, n_out: int, scale: float | None) -> np.float32:
+    """PyTorch's ``compute_scales_value``: 1/scale when a scale factor was given, else in/out
+    (float32, as the CPU kernels compute it)."""
+    if scale is not None and scale > 0:
+        return F32(1.0 / scale)
+    return F32(n_in) / F32(n_out)
+
+
+def nearest_indices(n_in: int, n_out: int, scale: float | None) -> np.ndarray:
+    """The source row (or column) of each output one, as PyTorch's ``nearest`` mode picks it:
+    ``min(floor(i · ratio), n_in − 1)`` in float32."""
+    if n_out == n_in:
+        return np.arange(n_out)
+    if n_out == 2 * n_in:
+        return np.arange(n_out) >> 1
+    src = np.floor(np.arange(n_out, dtype=F32) * _ratio(n_in, n_out, scale)).astype(np.int64)
+    return np.minimum(src, n_in - 1)
+
+
+def linear_weights(n_in: int, n_out: int, align_corners: bool, scale: float | None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each output row: the two source rows and the weight of the second, as PyTorch's
+    ``upsample_bilinear2d`` computes them (``area_pixel_compute_source_index``, float32)."""
+    if n_out == n_in:
+        idx = np.arange(n_out)
+        return idx, idx, np.zeros(n_out, F32)
+    dst = np.arange(n_out, dtype=F32)
+    if align_corners:
+        ratio = F32(n_in - 1) / F32(n_out - 1) if n_out > 1 else F32(0)
+        real = ratio * dst
+    else:
+        real = _ratio(n_in, n_out, scale) * (dst + F32(0.5)) - F32(0.5)
+        real = np.maximum(real, F32(0))
+    i0 = np.minimum(np.floor(real).astype(np.int64), n_in - 1)
+    lam = np.clip(real - i0.astype(F32), F32(0), F32(1))
+    i1 = i0 + (i0 < n_in - 1)
+    return i0, i1, lam.astype(F32)
+
+
+def resize(x: np.ndarray, out_h: int, out_w: int, mode: str, align_corners: bool,
+           scale_h: float | None = None, scale_w: float | None = None) -> np.ndarray:
+    """``F.interpolate`` of an N×H×W×C map to ``out_h`` × ``out_w`` (``nearest`` or
+    ``bilinear``); ``scale_h``/``scale_w`` are the scale factors when they were given (PyTorch then
+    places the samples by them, not by the sizes)."""
+    n, h, w, c = x.shape
+    if mode == "nearest":
+        rows = nearest_indices(h, out_h, scale_h)
+        cols = nearest_indices(w, out_w, scale_w)
+        return x[:, rows][:, :, cols]
+    r0, r1, rl = linear_weights(h, out_h, align_corners, scale_h)
+    c0, c1, cl = linear_weights(w, out_w, align_corners, scale_w)
+    rl = rl.reshape(1, out_h, 1, 1)
+    cl = cl.reshape(1, 1, out_w, 1)
+    tall = x[:, r0] * (F32(1) - rl)
+    tall += x[:, r1] * rl
+    out = tall[:, :, c0] * (F32(1) - cl)
+    out += tall[:, :, c1] * cl
+    return out

@@ -1,4 +1,4 @@
-"""Fully connected layers and dropout."""
+"""Fully connected layers, dropout and stochastic depth."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from .base import (OWN, DType, Layer, ParamSpec, Result, Saved, Shape, fmt_shape, keep_input,
                    register)
-from .fields import REQUIRED, activation, boolean, int_, number
+from .fields import REQUIRED, activation, boolean, choice, int_, number
 
 if TYPE_CHECKING:
     from ..analysis import LayerRecord
@@ -115,3 +115,38 @@ class Dropout(Layer):
         """In training, the mask it multiplied by (PyTorch on the CPU: a tensor of the input's
         shape and type; CUDA's fused kernel keeps one byte per value). Rate 0 is the identity."""
         return [Saved("mask", rec.input_shapes[0], act, OWN)] if self.rate else []
+
+
+@register("stochastic_depth", "drop_path", "droppath")
+class StochasticDepth(Layer):
+    """torchvision's ``StochasticDepth(p, mode)`` (Huang et al. 2016; timm's DropPath): in
+    training it zeroes the whole residual branch of a sample (``mode: row``) or of the batch
+    (``batch``) with probability ``rate`` and scales the rest by 1/(1 − rate); at inference, and
+    so in ``--run``, it is the identity. No parameters."""
+    main = "rate"
+    params = {"rate": (number(0.0, 1.0), 0.0), "mode": (choice("row", "batch"), "row")}
+    param_aliases = {"p": "rate", "drop_prob": "rate"}
+    op = "identity"
+    family = "dropout"
+    rate: float
+    mode: str
+
+    def check(self) -> None:
+        # rate 0 returns its input itself (torchvision), so the output is the input's storage
+        self.view = self.rate == 0     # type: ignore[misc]
+
+    def analyse(self, inputs, fields):
+        return Result(inputs[0])
+
+    def saved_for_backward(self, rec: LayerRecord, act: DType) -> list[Saved]:
+        """In training, the noise it multiplied by: one value per sample (``row``) or one for
+        the batch; nothing when the rate is 0 (it returns its input)."""
+        if not self.rate:
+            return []
+        ones = (1,) * len(rec.input_shapes[0])
+        return [Saved("noise", ones, act, OWN, per_sample=self.mode == "row")]
+
+    def working(self, rec: LayerRecord) -> list[str]:
+        return [f"shape unchanged; drops a whole {'sample' if self.mode == 'row' else 'batch'}'s "
+                f"branch with probability {self.rate:g} in training, the identity at inference; "
+                f"no parameters"]

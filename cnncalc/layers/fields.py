@@ -137,6 +137,16 @@ def number(minimum: float = 0.0, maximum: float | None = None,
     return check
 
 
+def choice(*options: str) -> Validator:
+    """One of a few words (case-insensitive)."""
+    def check(name: str, v: Any) -> str:
+        if not isinstance(v, str) or v.lower() not in options:
+            raise ParamError(f"{name} must be {', '.join(options[:-1])} or {options[-1]}, got "
+                             f"{show(v)}" + (suggest(v, options) if isinstance(v, str) else ""))
+        return v.lower()
+    return check
+
+
 def activation(name: str, v: Any) -> str | None:
     if v is None or v is False:
         return None

@@ -1,4 +1,5 @@
-"""Normalisation: batch norm, local response norm, and Keras's Normalization and Rescaling."""
+"""Normalisation: batch norm, layer norm, layer scale, local response norm, and Keras's
+Normalization and Rescaling."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..shapes import ShapeError
 from .base import (FLOAT32, OWN, PARAMS, DType, Layer, ParamSpec, Result, Saved, keep_input,
                    register)
-from .fields import ParamError, int_, number
+from .fields import ParamError, boolean, int_, number
 
 if TYPE_CHECKING:
     from ..analysis import LayerRecord
@@ -150,3 +151,81 @@ class Normalization(Layer):
         c = rec.output[-1]
         return [f"shape unchanged; per channel mean and variance, and one sample count "
                 f"(non-trainable): 2·{c} + 1 = {2 * c + 1} values"]
+
+
+@register("layernorm", "layer_norm", "layernorm2d", "layer_norm2d")
+class LayerNorm(Layer):
+    """Layer normalisation over the channels of each position: ConvNeXt's ``LayerNorm2d``
+    (torch's ``nn.LayerNorm(C)`` on channels-last values), and ``nn.LayerNorm(N)`` on a vector.
+    Per position the C values are normalised by their mean and (biased) variance, then scaled
+    by γ and shifted by β, one of each per channel, both trainable; no running statistics."""
+    main = "epsilon"
+    params = {"epsilon": (number(0.0), 1e-5), "affine": (boolean, True), "bias": (boolean, True)}
+    param_aliases = {"eps": "epsilon", "elementwise_affine": "affine"}
+    family = "normalisation"
+    epsilon: float
+    affine: bool
+    bias: bool
+
+    def analyse(self, inputs, fields):
+        return Result(inputs[0])
+
+    def param_specs(self, inputs):
+        if not self.affine:
+            return []
+        c = inputs[0][-1]
+        beta = [ParamSpec("beta", (c,), "zeros", kind="bias")] if self.bias else []
+        return [ParamSpec("gamma", (c,), "ones"), *beta]
+
+    def saved_for_backward(self, rec: LayerRecord, act: DType) -> list[Saved]:
+        """``native_layer_norm`` keeps its input and, per position, the mean and 1/std it
+        normalised with (float32)."""
+        per_position = rec.input_shapes[0][:-1] + (1,)
+        return [keep_input(rec, act), Saved("mean", per_position, FLOAT32, OWN),
+                Saved("inverse std", per_position, FLOAT32, OWN)]
+
+    def forward(self, xs, params, ctx):
+        x = xs[0]                                    # float32; NumPy sums pairwise
+        out = x - x.mean(axis=-1, keepdims=True)
+        var = (out * out).mean(axis=-1, keepdims=True)
+        out *= (var + self.epsilon) ** -0.5
+        if "gamma" in params:
+            out *= params["gamma"]
+        if "beta" in params:
+            out += params["beta"]
+        return out
+
+    def working(self, rec: LayerRecord) -> list[str]:
+        c = rec.output[-1]
+        shape = rec.input_shapes[0]
+        where = "each position" if len(shape) == 3 else "the vector"
+        count = (f"γ, β per channel (trainable): 2·{c} = {2 * c:,} values" if rec.params == 2 * c
+                 else f"{rec.params:,} parameters")
+        return [f"shape unchanged; the {c} channels of {where} normalised by their own mean and "
+                f"variance (no running statistics); {count}"]
+
+
+@register("layer_scale", "layerscale")
+class LayerScale(Layer):
+    """A learnt per-channel scale ``x · γ`` (CaiT's LayerScale, ConvNeXt's ``layer_scale``
+    parameter): C trainable values, on a map or a vector. ``--run`` starts γ at 1 (torchvision
+    initialises it to 1e-6); ``--weights`` gives the real values."""
+    family = "normalisation"
+
+    def analyse(self, inputs, fields):
+        return Result(inputs[0])
+
+    def param_specs(self, inputs):
+        return [ParamSpec("gamma", (inputs[0][-1],), "ones")]
+
+    def saved_for_backward(self, rec: LayerRecord, act: DType) -> list[Saved]:
+        """``γ · x`` keeps both factors: x for γ's gradient, and γ (a parameter)."""
+        return [keep_input(rec, act),
+                Saved("gamma", (rec.output[-1],), act, PARAMS, per_sample=False)]
+
+    def forward(self, xs, params, ctx):
+        return xs[0] * params["gamma"]
+
+    def working(self, rec: LayerRecord) -> list[str]:
+        c = rec.output[-1]
+        return [f"shape unchanged; each channel times its own γ: {c:,} trainable values"]

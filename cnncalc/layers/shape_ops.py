@@ -1,13 +1,15 @@
-"""Shape operations: flatten, reshape, pad, upsample, crop, identity, channel shuffle, chunk."""
+"""Shape operations: flatten, reshape, pad, upsample, resize, crop, identity, channel shuffle,
+chunk."""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
 
 from ..shapes import Field, ShapeError
 from .base import DType, Layer, Result, Saved, Shape, fmt_shape, register
-from .fields import REQUIRED, ParamError, four, int_, pair, reference
+from .fields import REQUIRED, ParamError, boolean, by, choice, four, int_, pair, reference
 from .window import fnum, whole_field
 
 if TYPE_CHECKING:
@@ -167,6 +169,80 @@ class Upsample(ShapeOp):
                 f"{w}·{sw} = {rec.output[1]}; channels stay {c}; no parameters",
                 f"the jump divides by the scale: {fnum(rec.field.jump_h)}x"
                 f"{fnum(rec.field.jump_w)}"]
+
+
+def _scales(name: str, v: Any) -> tuple[float, float]:
+    """A positive scale factor, [h, w] of them, or HxW (``2x1``)."""
+    def ok(x: Any) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x <= 1e6
+    v = by(v) if isinstance(v, str) else v
+    if ok(v):
+        return (float(v), float(v))
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(ok(x) for x in v):
+        return (float(v[0]), float(v[1]))
+    raise ParamError(f"{name} must be a positive number or [h, w] of them, got {v!r}"[:200])
+
+
+@register("resize", "interpolate")
+class Resize(ShapeOp):
+    """PyTorch's ``F.interpolate`` (``mode`` nearest or bilinear, ``align_corners`` as in
+    torch): by a scale factor (output ⌊n·scale⌋, the samples placed by the factor, as torch
+    does), to a fixed ``size``, or ``to:`` another layer's H×W (DeepLabV3's ASPP pooling branch,
+    FCN's upsampling to the input: ``to: input``). Channels unchanged; no parameters."""
+    main = "scale"
+    params = {"scale": (_scales, None), "size": (pair(), None), "to": (reference, None),
+              "mode": (choice("nearest", "bilinear"), "nearest"),
+              "align_corners": (boolean, None)}
+    param_aliases = {"scale_factor": "scale"}
+    refs = ("to",)
+    scale: tuple[float, float] | None
+    size: tuple[int, int] | None
+    to: str | int | None
+    mode: str
+    align_corners: bool | None
+
+    def check(self) -> None:
+        if [self.scale, self.size, self.to].count(None) != 2:
+            raise ParamError("resize needs exactly one of 'scale', 'size' and 'to'")
+        if self.align_corners is not None and self.mode == "nearest":
+            raise ParamError("align_corners applies to mode: bilinear only (as in torch)")
+
+    def target(self, h: int, w: int, other: tuple[int, ...] | None) -> tuple[int, int]:
+        """The output H×W for an h×w input (``other``: the shape ``to:`` names)."""
+        if self.scale is not None:
+            return math.floor(h * self.scale[0]), math.floor(w * self.scale[1])
+        if self.size is not None:
+            return self.size
+        assert other is not None
+        return other[0], other[1]
+
+    def analyse(self, inputs, fields):
+        h, w, c = self.spatial(inputs[0])
+        other = self.spatial(inputs[1]) if self.to is not None else None
+        oh, ow = self.target(h, w, other)
+        if oh < 1 or ow < 1:
+            raise ShapeError(f"scale {list(self.scale or ())} makes {h}x{w} {oh}x{ow}")
+        f = fields[0]
+        steps = []
+        for axis, (n, out, rf, jump) in enumerate(((h, oh, f.rf_h, f.jump_h),
+                                                   (w, ow, f.rf_w, f.jump_w))):
+            ratio = (1 / Fraction(repr(self.scale[axis])) if self.scale is not None
+                     else Fraction(n, out))
+            if self.mode == "bilinear" and n != out and n > 1:
+                rf = rf + jump              # an output sample reads two neighbouring pixels
+            steps.append((rf, jump * ratio))
+        (rf_h, j_h), (rf_w, j_w) = steps
+        return Result((oh, ow, c), field=Field(rf_h, rf_w, j_h, j_w))
+
+    def working(self, rec: LayerRecord) -> list[str]:
+        h, w, c = rec.input_shapes[0]
+        how = (f"scale {' x '.join(f'{s:g}' for s in self.scale)}: ⌊{h}·{self.scale[0]:g}⌋ x "
+               f"⌊{w}·{self.scale[1]:g}⌋" if self.scale is not None else
+               f"to the size of '{self.to}'" if self.to is not None else "to a fixed size")
+        mode = self.mode + (f", align_corners {str(bool(self.align_corners)).lower()}"
+                            if self.mode == "bilinear" else "")
+        return [f"resize ({mode}): {h}x{w} → {rec.output[0]}x{rec.output[1]}, {how}; channels "
+                f"stay {c}; no parameters"]
 
 
 @register("crop", "cropping")
