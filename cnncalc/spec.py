@@ -13,7 +13,7 @@ from typing import Any
 
 from .errors import CnnCalcError
 from .expr import ExprError, evaluate
-from .layers import REGISTRY, Layer, ParamError, suggest
+from .layers import REGISTRY, Layer, ParamError, suggest, suggest_type
 from .limits import MAX_LAYERS, MAX_NAME_LENGTH, MAX_NESTING
 from .source import ZOO_DIR, LDict, LList, parse_yaml, read_source, zoo_names
 from .source import line_of as _line
@@ -285,6 +285,7 @@ def _nested(env: dict[str, Any]) -> dict[str, Any]:
     return env
 
 
+_NOT_LAYERS = ("split",) + COMPOSITES      # entry kinds that are not layer types
 _ENTRY_KEYS = frozenset(("name", "from", "if", "floor"))     # what every entry may carry
 
 # the keys of a composite that hold layer lists: built with the inner environment, not
@@ -418,7 +419,7 @@ class _Builder:
         for key, params in raw.items():
             if key not in REGISTRY:
                 raise CnnCalcError(f"defaults: unknown layer type {key!r}"
-                                   f"{suggest(key, REGISTRY)}", file=self.label, line=_line(raw))
+                                   f"{suggest_type(key)}", file=self.label, line=_line(raw))
             if not isinstance(params, dict):
                 raise CnnCalcError(f"defaults for {key} must be a mapping of parameters",
                                    file=self.label, line=_line(raw))
@@ -512,7 +513,7 @@ class _Builder:
                 and not _has_dollar(value):        # the common case: a plain layer as written
             return self.leaf(kind, value, self._name(cls.type, counts, None), None, False, line)
         if cls is None and kind not in COMPOSITES:
-            raise CnnCalcError(f"unknown layer type '{kind}'{suggest_type(kind, COMPOSITES)}; "
+            raise CnnCalcError(f"unknown layer type '{kind}'{suggest_type(kind, _NOT_LAYERS)}; "
                                f"valid: {', '.join(sorted({c.type for c in REGISTRY.values()}))}"
                                f", split, {', '.join(COMPOSITES)}")
         # what every entry may carry: name, from, if, floor (and a block's `use`)
@@ -823,11 +824,6 @@ class _Builder:
                          if br else Seq())
         self._count()   # the merge
         return Composite("parallel", name, line, parts, label=merge)
-
-
-def suggest_type(kind: str, extra: tuple[str, ...] = ()) -> str:
-    """' (did you mean ...?)' for an unknown layer type."""
-    return suggest(kind, list(REGISTRY) + ["split"] + list(extra))
 
 
 def _first_iteration(layers: Any, first: Any) -> Any:

@@ -50,6 +50,26 @@ def test_every_documented_type_is_registered(name, aliases):
         assert REGISTRY[alias] is REGISTRY[name]
 
 
+@pytest.mark.parametrize("written, meant", [
+    ("LayerNorm", "layernorm"), ("layer_nrm", "layer_norm"), ("BatchNorm2d", "batchnorm"),
+    ("BatchNormalization", "batchnorm"), ("LayerNormalization", "layernorm"),
+    ("MaxPooling2D", "maxpool"), ("AveragePooling2D", "avgpool"), ("MaxPool2d", "maxpool"),
+    ("GlobalAveragePooling2D", "global_avgpool"), ("AdaptiveAvgPool2d", "adaptive_avgpool"),
+    ("Conv2d", "conv"), ("Conv2DTranspose", "conv_transpose"), ("ConvTranspose2d",
+                                                               "conv_transpose"),
+    ("DepthwiseConv2D", "depthwise_conv"), ("Linear", "dense"), ("ReLU6", "relu6"),
+    ("LeakyReLU", "leaky_relu"), ("Hardswish", "hardswish"), ("DropPath", "stochastic_depth"),
+    ("ZeroPadding2D", "pad"), ("UpSampling2D", "upsample"), ("cat", "concat"),
+    ("ChannelShuffle", "channel_shuffle"), ("convv", "conv"),
+])
+def test_unknown_types_suggest_the_right_name(written, meant):
+    """The aliases table (issue 10 item 4): other frameworks' spellings suggest our type; before
+    it, `layer_norm` suggested `batch_norm`. `layer_norm` itself is now an alias."""
+    from cnncalc.layers import suggest_type
+    assert suggest_type(written) == f" (did you mean '{meant}'?)"
+    assert one("layer_norm", None, [3, 3, 4]).type == "layernorm"
+
+
 def test_activation_attribute_types():
     # SPEC-FORMAT.md: `activation:` where the type takes one (conv, dense, conv_transpose,
     # separable_conv)

@@ -6,7 +6,8 @@ docs/SPEC.md, nothing else.
 """
 
 from . import activation, conv, dense, merge, norm, pooling, shape_ops  # noqa: F401  (register)
-from .base import REGISTRY, Layer, ParamSpec, Result, Shape, canonical, counts, fmt_shape
+from .base import (REGISTRY, Layer, ParamSpec, Result, Shape, canonical, counts, fmt_shape,
+                   suggest_type)
 from .fields import ACTIVATIONS, PAD_MODES, REQUIRED, ParamError, suggest
 
 # the types that accept an `activation:` attribute
@@ -14,4 +15,4 @@ TAKES_ACTIVATION = frozenset(n for n, c in REGISTRY.items() if "activation" in c
 
 __all__ = ["ACTIVATIONS", "PAD_MODES", "REGISTRY", "REQUIRED", "TAKES_ACTIVATION", "Layer",
            "ParamError", "ParamSpec", "Result", "Shape", "canonical", "counts", "fmt_shape",
-           "suggest"]
+           "suggest", "suggest_type"]

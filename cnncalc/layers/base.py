@@ -152,6 +152,42 @@ def canonical(type_name: str) -> str:
     return REGISTRY[type_name].type
 
 
+# Layer names of other frameworks that cannot be read off our own names and aliases, as
+# normalised by _plain: Keras's class names mostly (PyTorch's are found without a table).
+FOREIGN_NAMES = {
+    "batchnormalization": "batchnorm", "layernormalization": "layernorm",
+    "maxpooling": "maxpool", "averagepooling": "avgpool", "avgpooling": "avgpool",
+    "globalaveragepooling": "global_avgpool", "globalavgpool": "global_avgpool",
+    "globalmaxpooling": "global_maxpool", "adaptiveaveragepool": "adaptive_avgpool",
+    "cat": "concat", "hswish": "hardswish", "hsigmoid": "hardsigmoid",
+    "interpolation": "resize", "upsamplingbilinear": "resize", "upsamplingnearest": "upsample",
+}
+
+
+def _plain(word: str) -> str:
+    """A layer name without case, separators and dimensions: ``BatchNorm2d`` → ``batchnorm``,
+    ``Conv2DTranspose`` → ``convtranspose``."""
+    word = word.lower()
+    for junk in ("_", "-", " ", ".", "1d", "2d", "3d"):
+        word = word.replace(junk, "")
+    return word
+
+
+def suggest_type(word: str, extra: tuple[str, ...] = ()) -> str:
+    """' (did you mean ...?)' for an unknown layer type: the type another spelling names (the
+    aliases table: ``LayerNorm``, ``BatchNorm2d``, ``MaxPooling2D``), else the closest name."""
+    plain = _plain(str(word))
+    for name, cls in REGISTRY.items():
+        if _plain(name) == plain:
+            return f" (did you mean '{cls.type}'?)"
+    for name in extra:
+        if _plain(name) == plain:
+            return f" (did you mean '{name}'?)"
+    if plain in FOREIGN_NAMES:
+        return f" (did you mean '{FOREIGN_NAMES[plain]}'?)"
+    return suggest(word, list(REGISTRY) + list(extra))
+
+
 class Layer:
     """A leaf layer. Subclasses set ``params``, ``main``, and implement :meth:`analyse` (and
     :meth:`param_specs` when they have parameters)."""
