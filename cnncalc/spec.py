@@ -14,7 +14,7 @@ from typing import Any
 from .errors import CnnCalcError
 from .expr import ExprError, evaluate
 from .layers import REGISTRY, Layer, ParamError, suggest, suggest_type
-from .limits import MAX_LAYERS, MAX_NAME_LENGTH, MAX_NESTING
+from .limits import MAX_ENTRIES, MAX_LAYERS, MAX_NAME_LENGTH, MAX_NESTING
 from .source import ZOO_DIR, LDict, LList, parse_yaml, read_source, zoo_names
 from .source import line_of as _line
 
@@ -162,7 +162,7 @@ def build(doc: Any, label: str, stem: str = "model", input_shape: Shape | None =
             raise CnnCalcError("'layers' is empty" + (" (every entry's if: is false)"
                                                       if doc.get("layers") else ""),
                                line=_line(doc.get("layers"), _line(doc)))
-        builder._built = (builder.leaves, builder.groups)
+        builder._built = (builder.leaves, builder.groups, builder.iterations, builder.entries)
     except CnnCalcError as e:
         raise e.located(file=label)
     except RecursionError:
@@ -309,13 +309,15 @@ class _Builder:
         self._floors: dict[Any, int] = {}
         self._work = 0          # entries visited by _least: it gives up (stays a bound) past
         self.groups = 0         # MAX_LAYERS visits; composites built, also at most MAX_LAYERS
-        self._built = (0, 0)    # (leaves, groups) of the tree as loaded, before any expansion
+        self.iterations = 0     # repeat iterations built, at most MAX_LAYERS (empty ones too)
+        self.entries = 0        # entries built, kept or not, at most MAX_ENTRIES
+        self._built = (0, 0, 0, 0)  # those four counts as loaded, before any expansion
         self.deferred = 0       # Deferred entries left for the analysis
 
     # -- the analysis expands deferred entries (Model.expand) --
     def restart(self) -> None:
         """A new analysis: count expanded layers from the loaded tree's totals again."""
-        self.leaves, self.groups = self._built
+        self.leaves, self.groups, self.iterations, self.entries = self._built
 
     def expand(self, item: "Deferred", shape: Shape) -> Any:
         """The entry ``item`` with ``$in`` bound to ``shape``: a Leaf, a Composite, or None
@@ -485,6 +487,10 @@ class _Builder:
     def entry(self, entry: Any, env: dict, depth: int, counts: dict, line: int | None):
         """One entry of a layer list → a Leaf, a Composite, a list of Leafs (split), a
         Deferred (it reads ``$in``, which only the analysis knows), or None (``if:`` false)."""
+        self.entries += 1
+        if self.entries > MAX_ENTRIES:      # entries that an if: drops are no layers, but work
+            raise CnnCalcError(f"the spec expands to more than {MAX_ENTRIES:,} entries (layers, "
+                               f"composites and those that an if: drops)")
         if isinstance(entry, str):
             kind, value = entry.strip(), None
         elif isinstance(entry, dict) and len(entry) == 1:
@@ -759,6 +765,10 @@ class _Builder:
             raise CnnCalcError(f"repeat needs 'times' >= 0, got {times!r}")
         inner = _nested(env)
         first_layers = _first_iteration(value.get("layers"), value.get("first"))
+        self.iterations += times
+        if self.iterations > MAX_LAYERS:     # iterations of no layers (`if:` false) cost time too
+            raise CnnCalcError(f"repeat {times:,} times: the spec expands to more than "
+                               f"{MAX_LAYERS:,} repeat iterations")
         if times == 0:          # an empty sequence: the repeat stands for its input
             if not isinstance(value.get("layers"), list):
                 self.seq(value.get("layers"), inner, depth + 1, "repeat.layers", line)

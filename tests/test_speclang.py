@@ -225,12 +225,13 @@ def test_expanded_layers_count_towards_the_layer_limit(monkeypatch):
     monkeypatch.setattr(spec, "MAX_LAYERS", 50)
     text = """
         input: 4x4x2
-        blocks: {b: [repeat: {times: $in.c, layers: [relu]}]}
-        layers: [repeat: {times: 3, layers: [block: b]}]
+        blocks: {b: [repeat: {times: $in.c, layers: [relu, relu, relu, relu, relu, relu, relu,
+                                                      relu, relu, relu]}]}
+        layers: [repeat: {times: 2, layers: [block: b]}]
         """
-    assert len(analyse(text).layers) == 6
+    assert len(analyse(text).layers) == 40
     with pytest.raises(CnnCalcError, match="more than 50 layers"):
-        analyse(text.replace("4x4x2", "4x4x20"))
+        analyse(text.replace("4x4x2", "4x4x3"))
 
 
 # --- if: ---------------------------------------------------------------------------------------
@@ -622,3 +623,27 @@ def test_the_convnext_and_aspp_example_of_spec_md(torch):
     from cnncalc import engine
     x = np.random.default_rng(0).standard_normal((1, 21, 19, 96)).astype(np.float32)
     assert engine.run(a, x).verified
+
+
+@pytest.mark.parametrize("layers", ["[]", "[relu: {if: false}]", "[relu: {if: $in.c > 5}]"])
+def test_a_huge_repeat_of_nothing_fails_at_once(cli, tmp_path, layers):
+    """It used to loop a billion times (an empty list); `if:` made such lists easy to write."""
+    run_error(cli, tmp_path, f"""
+        input: 8x8x3
+        layers: [relu, repeat: {{times: 1000000000, layers: {layers}}}]
+        """, "repeat 1,000,000,000 times: the spec expands to more than 100,000 repeat "
+             "iterations")
+
+
+def test_entries_that_if_drops_count_towards_a_limit(monkeypatch):
+    import cnncalc.spec as spec
+    monkeypatch.setattr(spec, "MAX_ENTRIES", 60)
+    text = """
+        input: 8x8x3
+        blocks: {b: [relu: {if: false}, relu: {if: $in.c > 5}, relu: {if: $in.c > 5}]}
+        layers: [repeat: {times: %d, layers: [block: b]}]
+        """
+    with pytest.raises(CnnCalcError, match="no layers left"):        # 14 · 4 + 1 entries
+        analyse(text % 14)
+    with pytest.raises(CnnCalcError, match="more than 60 entries"):
+        analyse(text % 15)
