@@ -169,19 +169,19 @@ class _Parser:
             raise self.unexpected()
         return node
 
-    def or_(self) -> Node:
-        node = self.and_()
-        while self.is_word("or"):
+    def chain(self, word: str, operand: Callable[[], Node]) -> Node:
+        """``operand (word operand)*``, left-associative: the ``or`` and ``and`` levels."""
+        node = operand()
+        while self.is_word(word):
             self.i += 1
-            node = ("or", node, self.and_())
+            node = (word, node, operand())
         return node
 
+    def or_(self) -> Node:
+        return self.chain("or", self.and_)
+
     def and_(self) -> Node:
-        node = self.not_()
-        while self.is_word("and"):
-            self.i += 1
-            node = ("and", node, self.not_())
-        return node
+        return self.chain("and", self.not_)
 
     def not_(self) -> Node:
         if self.is_word("not"):

@@ -16,6 +16,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from conftest import DictWeights
 
 import cnncalc
 from cnncalc import engine
@@ -302,18 +303,7 @@ def test_flatten_is_hwc_order_and_dense_uses_in_units():
     assert x.reshape(2, -1)[0, 1 * 12 + 2 * 4 + 3] == x[0, 1, 2, 3]
 
 
-class _Fixed:
-    """Weights from a dict (like NpzWeights, without a file)."""
-    description = "test"
-
-    def __init__(self, arrays):
-        self.arrays = arrays
-
-    def check(self, a):
-        return []
-
-    def get(self, rec, spec, keyno, eng=None):
-        return self.arrays[f"{rec.path}.{spec.key}"].reshape(spec.shape)
+_Fixed = DictWeights         # weights from a dict (like NpzWeights, without a file)
 
 
 # --- PyTorch as the oracle -----------------------------------------------------------------------

@@ -14,6 +14,7 @@ import numpy as np
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from conftest import DictWeights
 from hypothesis import strategies as st
 
 import cnncalc
@@ -574,24 +575,10 @@ def test_rescaling_and_normalization_run(tmp_path):
 
 # --- layernorm, layer_scale, stochastic_depth, resize (issue 10 item 4) ---------------------------
 
-class _DictWeights:
-    """Weights from a dict keyed like a --weights file."""
-    description = "test"
-
-    def __init__(self, arrays):
-        self.arrays = arrays
-
-    def check(self, a):
-        return []
-
-    def get(self, rec, spec, keyno, eng=None):
-        return self.arrays[f"{rec.path}.{spec.key}"]
-
-
 def _run(text: str, x: np.ndarray, weights: dict | None = None) -> np.ndarray:
     from cnncalc import engine
     a = cnncalc.analyse(cnncalc.loads(text))
-    res = engine.run(a, x, _DictWeights(weights) if weights is not None else None)
+    res = engine.run(a, x, DictWeights(weights) if weights is not None else None)
     assert res.failure is None and res.verified, res.failure
     return res.output
 

@@ -12,7 +12,7 @@ import re
 import textwrap
 
 import pytest
-from conftest import assert_clean_error
+from conftest import DictWeights, assert_clean_error
 
 import cnncalc
 from cnncalc.analysis import Group
@@ -496,20 +496,6 @@ def test_a_block_parameter_named_in_still_works_and_hides_the_input_shape(cli, t
 
 
 # --- split: named channel slices (sugar over chunk) ----------------------------------------------
-
-class DictWeights:
-    """Weights from a dict keyed like a --weights file (no file)."""
-    description = "test"
-
-    def __init__(self, arrays):
-        self.arrays = arrays
-
-    def check(self, a):
-        return []
-
-    def get(self, rec, spec, keyno, eng=None):
-        return self.arrays[f"{rec.path}.{spec.key}"]
-
 
 def random_weights(a, seed=0):
     import numpy as np
