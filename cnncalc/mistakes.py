@@ -364,21 +364,22 @@ def _variant(model: Model, changes: dict[int, Layer], stop: str | None) -> Model
     """The model with some layers replaced (by id of the original), cut after the top-level
     item ``stop`` (the later items cannot change a value before them)."""
     def seq(s: Seq) -> Seq:
-        return Seq([item_(i) for i in s.items])
+        return dataclasses.replace(s, items=[item_(i) for i in s.items])
 
     def item_(item: Any) -> Any:
         if isinstance(item, Leaf):
             new = changes.get(id(item.layer))
             return dataclasses.replace(item, layer=new) if new is not None else item
-        assert isinstance(item, Composite)
-        return dataclasses.replace(item, parts=[seq(p) for p in item.parts])
+        if isinstance(item, Composite):
+            return dataclasses.replace(item, parts=[seq(p) for p in item.parts])
+        return item         # a Deferred entry (it reads $in): the analysis builds it anew
 
     items = model.body.items
     if stop is not None:
         names = [i.name for i in items]
         if stop in names:
             items = items[:names.index(stop) + 1]
-    return dataclasses.replace(model, body=seq(Seq(list(items))))
+    return dataclasses.replace(model, body=seq(dataclasses.replace(model.body, items=list(items))))
 
 
 def _misread_layer(layer: Layer, fields: dict[str, Any]) -> Layer:
@@ -453,7 +454,7 @@ def _tree_layers(model: Model) -> set[int]:
         for item in s.items:
             if isinstance(item, Leaf):
                 ids.add(id(item.layer))
-            else:
+            elif isinstance(item, Composite):   # not a Deferred: built anew by each analysis
                 for p in item.parts:
                     seq(p)
     seq(model.body)

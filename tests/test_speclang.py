@@ -633,3 +633,13 @@ def test_entries_that_if_drops_count_towards_a_limit(monkeypatch):
         analyse(text % 14)
     with pytest.raises(CnnCalcError, match="more than 60 entries"):
         analyse(text % 15)
+
+
+def test_expect_checks_a_spec_with_in(cli, tmp_path):
+    """--expect's mistake search rebuilds the model tree: entries that read $in stay for the
+    analysis to build (it used to stop with an internal error on them)."""
+    path = tmp_path / "se.yaml"
+    path.write_text(SE)
+    res = cli(str(path), "--expect", "8x8x41")
+    assert res.code == 1 and "computed output 8x8x40" in res.out and not res.err
+    assert cli(str(path), "--expect", "8x8x40").code == 0
