@@ -13,6 +13,8 @@ import textwrap
 
 import pytest
 from conftest import DictWeights, assert_clean_error
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import cnncalc
 from cnncalc.analysis import Group
@@ -643,3 +645,31 @@ def test_expect_checks_a_spec_with_in(cli, tmp_path):
     res = cli(str(path), "--expect", "8x8x41")
     assert res.code == 1 and "computed output 8x8x40" in res.out and not res.err
     assert cli(str(path), "--expect", "8x8x40").code == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops=st.lists(st.tuples(st.sampled_from(["lit", "add", "mul", "if"]), st.integers(1, 5)),
+                    min_size=1, max_size=8),
+       c=st.integers(1, 6), in_block=st.booleans())
+def test_in_semantics_against_a_reference(ops, c, in_block):
+    """Random chains of convs whose widths and conditions read $in, at the top level (each
+    entry's own input) and inside a block (the block's input), against the rule in Python."""
+    entries, want, cur = [], [], c
+    for kind, k in ops:
+        seen = c if in_block else cur               # what $in.c means for this entry
+        if kind == "if":
+            keep = seen > k
+            entries.append(f"conv: {{filters: 3, kernel: 1, if: $in.c > {k}}}")
+            if keep:
+                cur = 3
+                want.append(cur)
+            continue
+        expr = {"lit": f"{k}", "add": f"$in.c + {k}", "mul": f"$in.c * {k}"}[kind]
+        cur = {"lit": k, "add": seen + k, "mul": seen * k}[kind]
+        entries.append(f"conv: {{filters: {expr}, kernel: 1}}")
+        want.append(cur)
+    body = "[" + ", ".join(entries) + "]"
+    text = (f"input: 2x2x{c}\nblocks: {{b: {body}}}\nlayers: [identity, block: b]\n" if in_block
+            else f"input: 2x2x{c}\nlayers: [identity, {body[1:-1]}]\n")
+    a = analyse(text)
+    assert [r.output[-1] for r in a.layers[1:]] == want
