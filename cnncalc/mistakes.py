@@ -32,7 +32,7 @@ from typing import Any, Callable, NamedTuple
 from .analysis import Analysis, Group, LayerRecord, analyse
 from .errors import CnnCalcError
 from .layers import Layer, fmt_shape
-from .shapes import IDENTITY_FIELD, Field
+from .shapes import IDENTITY_FIELD, Field, divide
 from .spec import Composite, Leaf, Model, Seq
 
 QUANTITIES = ("output", "params", "trainable", "macs", "rf")
@@ -483,9 +483,10 @@ def rf_path(a: Analysis, rec: LayerRecord) -> list[_Step]:
         prev = max(r.inputs, key=lambda i: (fld(i).rf_h, fld(i).rf_w)) if r.inputs else 0
         f0, f1 = fld(prev), r.field
         if f1 != f0:
-            steps.append(_Step(r, ((f1.rf_h - f0.rf_h) / f0.jump_h,
-                                   (f1.rf_w - f0.rf_w) / f0.jump_w),
-                               (f1.jump_h / f0.jump_h, f1.jump_w / f0.jump_w)))
+            steps.append(_Step(r, (Fraction(divide(f1.rf_h - f0.rf_h, f0.jump_h)),
+                                   Fraction(divide(f1.rf_w - f0.rf_w, f0.jump_w))),
+                               (Fraction(divide(f1.jump_h, f0.jump_h)),
+                                Fraction(divide(f1.jump_w, f0.jump_w)))))
         node = prev
     return steps[::-1]
 

@@ -102,31 +102,42 @@ def adaptive_kernel(n: int, out: int) -> int:
     return max(e - s for s, e in adaptive_windows(n, out)) if out <= n else 1
 
 
+Num = int | Fraction     # a whole size is kept as an int (fast), a fractional one as a Fraction
+
+
 class Field(NamedTuple):
     """Receptive field and jump (effective stride, in input pixels) along the two spatial axes."""
-    rf_h: Fraction
-    rf_w: Fraction
-    jump_h: Fraction
-    jump_w: Fraction
+    rf_h: Num
+    rf_w: Num
+    jump_h: Num
+    jump_w: Num
 
 
-IDENTITY_FIELD = Field(Fraction(1), Fraction(1), Fraction(1), Fraction(1))
+IDENTITY_FIELD = Field(1, 1, 1, 1)
 
 
-def grow(rf: Fraction, jump: Fraction, f: int, s: int | Fraction = 1, d: int = 1
-         ) -> tuple[Fraction, Fraction]:
+def exact(x: Num) -> Num:
+    """A whole Fraction as an int; anything else unchanged."""
+    return x.numerator if isinstance(x, Fraction) and x.denominator == 1 else x
+
+
+def divide(x: Num, s: Num) -> Num:
+    """``x / s`` exactly (a Fraction unless whole), never a float."""
+    return exact(Fraction(x) / s)
+
+
+def grow(rf: Num, jump: Num, f: int, s: Num = 1, d: int = 1) -> tuple[Num, Num]:
     """One window layer along one axis: ``rf_out = rf_in + (d·(f − 1))·jump_in`` and
     ``jump_out = jump_in · s`` (Araujo et al., "Computing receptive fields of CNNs", 2019)."""
-    return rf + (effective_kernel(f, d) - 1) * jump, jump * s
+    return rf + (effective_kernel(f, d) - 1) * jump, exact(jump * s)
 
 
-def grow_transposed(rf: Fraction, jump: Fraction, f: int, s: int = 1, d: int = 1
-                    ) -> tuple[Fraction, Fraction]:
+def grow_transposed(rf: Num, jump: Num, f: int, s: int = 1, d: int = 1) -> tuple[Num, Num]:
     """A transposed convolution along one axis: an output pixel sees at most
     ``ceil((d·(f − 1) + 1)/s)`` input pixels, so ``rf_out = rf_in + (that − 1)·jump_in`` and
     ``jump_out = jump_in / s``."""
     seen = -(-effective_kernel(f, d) // s)
-    return rf + (seen - 1) * jump, jump / s
+    return rf + (seen - 1) * jump, divide(jump, s)
 
 
 def merge_fields(fields: list[Field]) -> Field:

@@ -7,6 +7,7 @@ import math
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+from .. import shapes
 from ..shapes import Field, ShapeError
 from .base import DType, Layer, Result, Saved, Shape, fmt_shape, register
 from .fields import REQUIRED, ParamError, boolean, by, choice, four, int_, pair, reference
@@ -160,7 +161,8 @@ class Upsample(ShapeOp):
         sh, sw = self.scale
         f = fields[0]
         return Result((h * sh, w * sw, c),
-                      field=Field(f.rf_h, f.rf_w, f.jump_h / sh, f.jump_w / sw))
+                      field=Field(f.rf_h, f.rf_w, shapes.divide(f.jump_h, sh),
+                                  shapes.divide(f.jump_w, sw)))
 
     def working(self, rec: LayerRecord) -> list[str]:
         h, w, c = rec.input_shapes[0]
@@ -230,7 +232,7 @@ class Resize(ShapeOp):
                      else Fraction(n, out))
             if self.mode == "bilinear" and n != out and n > 1:
                 rf = rf + jump              # an output sample reads two neighbouring pixels
-            steps.append((rf, jump * ratio))
+            steps.append((rf, shapes.exact(jump * ratio)))
         (rf_h, j_h), (rf_w, j_w) = steps
         return Result((oh, ow, c), field=Field(rf_h, rf_w, j_h, j_w))
 

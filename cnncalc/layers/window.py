@@ -7,7 +7,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, NamedTuple
 
 from .. import shapes
-from ..shapes import Field, ShapeError
+from ..shapes import Field, Num, ShapeError, divide
 
 if TYPE_CHECKING:
     from ..analysis import LayerRecord
@@ -150,9 +150,9 @@ def size_lines(rec: LayerRecord, geo: Geometry, ceil: bool = False) -> list[str]
     return lines
 
 
-def _axis_field(rf: Fraction, jump: Fraction, span: int, s: int | Fraction) -> tuple[str, str]:
+def _axis_field(rf: Num, jump: Num, span: int, s: Num) -> tuple[str, str]:
     """(``rf_in + (span − 1)·jump_in``, ``jump_in·s``) with one axis's numbers."""
-    j_in = jump / s
+    j_in = divide(jump, s)
     rf_in = rf - (span - 1) * j_in
     return f"{fnum(rf_in)} + {span - 1}·{fnum(j_in)}", f"{fnum(j_in)}·{fnum(s)}"
 
