@@ -12,7 +12,7 @@ import io
 import json
 import re
 from fractions import Fraction
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from .errors import printable  # noqa: F401  (also used by cli)
 from .analysis import Analysis, Group, LayerRecord
@@ -104,14 +104,20 @@ def is_chain(a: Analysis) -> bool:
     return all(r.inputs == (r.index - 1,) for r in a.layers)
 
 
-def analysis_json(a: Analysis, memory=None) -> dict[str, Any]:
+def analysis_json(a: Analysis, memory=None, lazy: bool = False) -> dict[str, Any]:
     """The JSON document; ``memory`` (a :class:`cnncalc.memory.Estimate`, ``--train``) adds a
-    ``"memory"`` object to every layer and to the document."""
+    ``"memory"`` object to every layer and to the document. With ``lazy``, ``"layers"`` is a
+    generator that :func:`write_json` consumes one layer at a time (a 100,000-layer document is
+    never held whole)."""
     chain = is_chain(a)
-    layers = [layer_json(r, None if chain else input_names(a, r)) for r in a.layers]
-    if memory is not None:
-        for obj, r in zip(layers, a.layers):
+
+    def layer(r: LayerRecord) -> dict[str, Any]:
+        obj = layer_json(r, None if chain else input_names(a, r))
+        if memory is not None:
             obj["memory"] = layer_memory_json(a, memory, r)
+        return obj
+
+    layers: Any = (layer(r) for r in a.layers) if lazy else [layer(r) for r in a.layers]
     out = {
         "name": a.name,
         "description": a.description,
@@ -142,6 +148,32 @@ def dumps(obj: Any) -> str:
     return "".join(out)
 
 
+class _Sink(list):
+    """Pieces of text, handed to ``write`` every few thousand (streamed output)."""
+
+    def __init__(self, write: Callable[[str], Any]):
+        super().__init__()
+        self.write = write
+
+    def append(self, piece: str) -> None:
+        super().append(piece)
+        if len(self) >= 4096:
+            self.flush()
+
+    def flush(self) -> None:
+        self.write("".join(self))
+        self.clear()
+
+
+def write_json(obj: Any, write: Callable[[str], Any]) -> None:
+    """:func:`dumps` written out piece by piece (a lazy ``"layers"`` is consumed as it goes),
+    with a final newline."""
+    sink = _Sink(write)
+    _dump(obj, "\n", sink)
+    sink.append("\n")
+    sink.flush()
+
+
 def _numbers(v: list | tuple) -> str | None:
     """``[224, 224, 3]`` for a list of plain finite numbers, else None."""
     if all(type(x) is int for x in v):
@@ -170,6 +202,14 @@ def _dump(v: Any, newline: str, out: list[str]) -> None:
                 out.append(key)
                 _dump(x, inner, out)
         out.append(newline + "}")
+    elif isinstance(v, Iterator):          # a lazy list: its items as they come
+        inner = newline + "  "
+        sep = "[" + inner
+        for x in v:
+            out.append(sep)
+            _dump(x, inner, out)
+            sep = "," + inner
+        out.append("[]" if sep.startswith("[") else newline + "]")
     elif isinstance(v, (list, tuple)) and v:
         text = _numbers(v)
         if text is not None:

@@ -208,7 +208,7 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
     if quiet:
         out(report.fmt_shape(a.output if at is None else _target_output(target)))
     elif fmt == "json":
-        obj = report.analysis_json(a, mem)
+        obj = report.analysis_json(a, mem, lazy=True)
         if result is not None:
             obj["run"] = report.run_json(result, facts)
         if at is not None:
@@ -217,7 +217,7 @@ def model_cmd(spec: str, summary: bool, fmt: str, input_: tuple[int, ...] | str 
             obj["working"] = _working(a, target)
         if checks:
             obj["check"] = _check_json(checks)
-        out(report.dumps(obj))
+        report.write_json(obj, lambda text: sys.stdout.write(text))
     elif fmt in ("csv", "tsv"):
         click.echo(report.render_delimited(a, "," if fmt == "csv" else "\t", mem), nl=False)
         if mem is not None:
