@@ -57,7 +57,7 @@ def test_at_a_path_and_a_group(cli):
 def test_unknown_at_lists_the_nearest_names(cli):
     assert_clean_error(cli("vgg16", "--at", "blok3_pool", "--expect", "1x1x1"),
                        "--at blok3_pool: no layer or group of that name; nearest: block3_pool")
-    assert_clean_error(cli("vgg16", "--at", "99"), "there is no layer 99", "1-24")
+    assert_clean_error(cli("vgg16", "--at", "99"), "there is no layer 99", "1-25")
     # a name used by several layers: the paths are listed
     assert_clean_error(cli("resnet18", "--at", "conv_1"), "layers are called 'conv_1'",
                        "layer1.0.body.conv_1", "give a path or an index")
@@ -105,10 +105,10 @@ def test_checks_in_json_and_quiet_and_csv(cli):
     (["--at", "block3_pool", "--expect"], "56x56x256",
      "that is the output of layer 9 'block3_conv3' (conv) (the layer before)"),
     (["--at", "fc2", "--expect-params"], "102,764,544",
-     "that is the parameter count of layer 20 'fc1'"),
+     "that is the parameter count of layer 21 'fc1'"),
     # a total stopped early, or missing one layer
-    (["--expect-params"], "134,260,544", "stopped counting at layer 22 'fc2'"),
-    (["--expect-params"], "35,593,000", "left out layer 20 'fc1'"),
+    (["--expect-params"], "134,260,544", "stopped counting at layer 23 'fc2'"),
+    (["--expect-params"], "35,593,000", "left out layer 21 'fc1'"),
     # FLOPs for MACs
     (["--expect-macs"], "30,940,528,640", "gave FLOPs (2 × MACs)"),
 ])

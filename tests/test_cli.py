@@ -24,7 +24,8 @@ from cnncalc.spec import ZOO_DIR, zoo_names
 # --- VGG-16 against its published figures ------------------------------------------------
 
 # keras.applications.VGG16().summary() (include_top=True, 224x224x3), layer by layer: name,
-# output shape without the batch dimension, "Param #". Keras has no dropout layers in VGG16;
+# output shape without the batch dimension, "Param #". Keras has no dropout layers in VGG16,
+# nor torchvision's adaptive 7x7 average pool (`avgpool`, the identity at 224x224);
 # the Flatten layer is called "flatten" there and "flatten_1" in our spec.
 KERAS_VGG16 = [
     ("block1_conv1", (224, 224, 64), 1_792), ("block1_conv2", (224, 224, 64), 36_928),
@@ -52,7 +53,7 @@ def vgg16_json():
 
 
 def test_vgg16_layer_by_layer_against_keras(vgg16_json):
-    layers = [x for x in vgg16_json["layers"] if x["type"] != "dropout"]
+    layers = [x for x in vgg16_json["layers"] if x["type"] not in ("dropout", "adaptive_avgpool")]
     assert len(layers) == len(KERAS_VGG16)
     for got, (name, shape, params) in zip(layers, KERAS_VGG16):
         if name != "flatten":
@@ -164,8 +165,11 @@ def test_quiet(cli):
 def test_input_override(cli):
     data = json.loads(cli("vgg16", "--input", "32x32x3", "--format", "json").out)
     assert data["input"] == [32, 32, 3]
+    pool5 = next(x for x in data["layers"] if x["name"] == "block5_pool")
+    assert pool5["output"] == [1, 1, 512]
+    # torchvision's adaptive pool makes the classifier's input 7x7x512 at any input size
     fc1 = next(x for x in data["layers"] if x["name"] == "fc1")
-    assert fc1["input"] == [512] and fc1["params"] == 512 * 4096 + 4096
+    assert fc1["input"] == [25088] and fc1["params"] == 25088 * 4096 + 4096
     assert_clean_error(cli("vgg16", "--input", "32x32"), "--input", "32x32")
     assert_clean_error(cli("vgg16", "--input", "0x32x3"), "positive")
 

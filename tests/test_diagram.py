@@ -111,7 +111,7 @@ def test_vgg16_svg_one_box_per_layer_labelled_with_name_and_shape():
     root = svg_of(a)
     assert root.tag == f"{SVG}svg"
     layers = shapes(root, "layer")
-    assert len(layers) == len(a.layers) == 24
+    assert len(layers) == len(a.layers) == 25
     assert len(shapes(root, "input")) == 1
     for g, rec in zip(layers, a.layers):
         label = texts(g)
@@ -133,7 +133,7 @@ def test_vgg16_boxes_are_scaled_by_h_and_c():
     width = [float(r.get("width")) for r in fronts]
     assert height[0] > height[2] > height[5] > height[9] > height[13] > height[17]  # 224 … 7
     assert width[0] < width[3] < width[6] < width[10]                               # 64 … 512
-    assert width[18] == width[19] < width[0]       # vectors are thin bars
+    assert width[19] == width[20] < width[0]       # vectors are thin bars
 
 
 def test_resnet18_svg_has_a_node_per_layer_and_an_edge_per_data_flow():
@@ -439,7 +439,7 @@ def test_html_is_self_contained(cli, tmp_path):
     assert "@import" not in text and "url(" not in text
     assert "default-src 'none'" in text                    # and the CSP forbids it anyway
     assert "138,357,544" in text and "15,470,264,320" in text
-    assert text.count('<tr><td class="r">') == 24          # one table row per layer
+    assert text.count('<tr><td class="r">') == 25          # one table row per layer
     assert "<?xml" not in text                              # the SVG is inlined
 
 

@@ -209,10 +209,10 @@ def test_rectangular_receptive_field_text():
 def test_overview_and_totals_lines():
     a = cnncalc.analyse(cnncalc.load("vgg16"))
     text = "\n".join(report.overview_lines(a))
-    assert text.splitlines()[:2] == ["vgg16: 224x224x3 → [1000]  (24 layers)",
+    assert text.splitlines()[:2] == ["vgg16: 224x224x3 → [1000]  (25 layers)",
                                      "VGG-16 (configuration D), Simonyan & Zisserman 2014"]
     assert "138,357,544" in text and "15,470,264,320" in text and "30,940,528,640" in text
-    assert "212 px at block5_pool" in text
+    assert "212 px at avgpool" in text
 
 
 # --- the terminal rendering --------------------------------------------------------------------

@@ -52,12 +52,12 @@ def test_run_summary_has_actual_ok_and_ms_columns(cli):
     header = lines[1].split()
     assert header[-3:] == ["Actual", "OK", "ms"]
     rows = [ln.split() for ln in lines[3:] if ln.strip() and ln.split()[0].isdigit()]
-    assert len(rows) == 19        # 8 conv, 5 maxpool, flatten, 3 dense, 2 dropout
+    assert len(rows) == 20        # 8 conv, 5 maxpool, avgpool, flatten, 3 dense, 2 dropout
     for row in rows:
         output = row[4] if row[3].startswith("(") else row[3]     # after "conv (relu)"
         assert row[-2] == "✓" and row[-3] == output       # actual shape = computed output
         float(row[-1])
-    assert "Run: ✓ all 19 layer shapes verified" in res.out
+    assert "Run: ✓ all 20 layer shapes verified" in res.out
 
 
 def test_run_json_has_the_run_object(cli):
@@ -405,7 +405,7 @@ def _on_pty(args: list[str]) -> tuple[int, str]:
 def test_progress_bar_on_a_terminal_for_long_runs():
     code, out = _on_pty(["vgg16", "--run"])      # estimated over a second: a progress bar
     assert code == 0, out
-    assert "━" in out and re.search(r"layer \d+/24", out)
-    assert "Run: ✓ all 24 layer shapes verified" in out
+    assert "━" in out and re.search(r"layer \d+/25", out)
+    assert "Run: ✓ all 25 layer shapes verified" in out
     code, out = _on_pty(["lenet5", "--run"])     # instant: none
     assert code == 0 and "━" not in out
