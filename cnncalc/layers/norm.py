@@ -219,9 +219,10 @@ class LayerScale(Layer):
         return [ParamSpec("gamma", (inputs[0][-1],), "ones")]
 
     def saved_for_backward(self, rec: LayerRecord, act: DType) -> list[Saved]:
-        """``γ · x`` keeps both factors: x for γ's gradient, and γ (a parameter)."""
-        return [keep_input(rec, act),
-                Saved("gamma", (rec.output[-1],), act, PARAMS, per_sample=False)]
+        """``γ · x`` keeps both factors: x for γ's gradient, and γ, a parameter, which (like a
+        conv's weight) is counted with the parameters, not here: only buffers, such as
+        batchnorm's running statistics, are listed as ``PARAMS``."""
+        return [keep_input(rec, act)]
 
     def forward(self, xs, params, ctx):
         return xs[0] * params["gamma"]
