@@ -202,16 +202,8 @@ def _dump(v: Any, newline: str, out: list[str]) -> None:
                 out.append(key)
                 _dump(x, inner, out)
         out.append(newline + "}")
-    elif isinstance(v, Iterator):          # a lazy list: its items as they come
-        inner = newline + "  "
-        sep = "[" + inner
-        for x in v:
-            out.append(sep)
-            _dump(x, inner, out)
-            sep = "," + inner
-        out.append("[]" if sep.startswith("[") else newline + "]")
-    elif isinstance(v, (list, tuple)) and v:
-        text = _numbers(v)
+    elif isinstance(v, Iterator) or (isinstance(v, (list, tuple)) and v):
+        text = None if isinstance(v, Iterator) else _numbers(v)   # a lazy list: as they come
         if text is not None:
             out.append(text)
             return
@@ -221,7 +213,7 @@ def _dump(v: Any, newline: str, out: list[str]) -> None:
             out.append(sep)
             _dump(x, inner, out)
             sep = "," + inner
-        out.append(newline + "]")
+        out.append("[]" if sep.startswith("[") else newline + "]")
     elif isinstance(v, str):
         out.append(_string(v))
     elif isinstance(v, int) and not isinstance(v, bool):
