@@ -59,6 +59,8 @@ MODELS: list[tuple[str, str, dict, tuple[int, int]]] = [
     ("vgg13", "torchvision", {}, CLS),
     ("vgg16", "torchvision", {}, CLS),
     ("vgg19", "torchvision", {}, CLS),
+    ("vgg11_bn", "torchvision", {}, CLS),
+    ("vgg13_bn", "torchvision", {}, CLS),
     ("vgg16_bn", "torchvision", {}, CLS),
     ("vgg19_bn", "torchvision", {}, CLS),
     ("resnet18", "torchvision", {}, CLS),
@@ -233,8 +235,12 @@ def main(argv: list[str]) -> None:
                   f"{r['macs']:>16,} {r['output']} calls={r['calls']}", flush=True)
         else:
             print(f"{name:20s} FAILED {entry['error']}", flush=True)
-    if only:
-        return
+    if only:        # only some models: merge them into the existing file, in MODELS order
+        old = json.loads(OUT.read_text())
+        fresh = {m["name"]: m for m in doc["models"]}
+        have = {m["name"]: m for m in old["models"]}
+        have.update(fresh)
+        doc["models"] = [have[n] for n, *_ in MODELS if n in have]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     text = dump(doc)
     assert json.loads(text) == json.loads(json.dumps(doc))
