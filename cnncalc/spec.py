@@ -12,11 +12,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import CnnCalcError
-from .expr import ExprError, evaluate
+from .expr import ExprError
 from .layers import REGISTRY, Layer, ParamError, suggest, suggest_type
 from .limits import MAX_ENTRIES, MAX_LAYERS, MAX_NAME_LENGTH, MAX_NESTING
 from .source import ZOO_DIR, LDict, LList, parse_yaml, read_source, zoo_names
 from .source import line_of as _line
+from .substitute import ABSENT as _ABSENT
+from .substitute import IN_BLOCK, IN_TOP, InShape, NeedsShape
+from .substitute import MISSING as _MISSING
+from .substitute import evaluate_value as _evaluate
+from .substitute import nested as _nested
+from .substitute import substitute as _substitute
 
 __all__ = ["ZOO_DIR", "Model", "load", "loads", "parse_shape", "zoo_names", "LDict", "LList",
            "read_source"]
@@ -176,113 +182,6 @@ def build(doc: Any, label: str, stem: str = "model", input_shape: Shape | None =
         raise e.located(file=label, line=_line(doc))
     return Model(str(name), str(desc or ""), shape, body, label, text, builder.leaves, floor_ok,
                  builder if builder.deferred else None)
-
-
-# --- $name substitution (the expression language is cnncalc.expr) ------------------------------
-
-class _InMarker:
-    """What ``$in`` stands for where no shape is known yet (while the tree is built)."""
-    __slots__ = ("kind",)
-
-    def __init__(self, kind: str):
-        self.kind = kind
-
-    def __repr__(self) -> str:
-        return f"<$in: {self.kind}>"
-
-
-IN_TOP = _InMarker("top")        # outside blocks: the input of the entry itself
-IN_BLOCK = _InMarker("block")    # inside a block: the block's input
-
-
-class InShape:
-    """``$in`` during the analysis: a shape whose fields are ``c``, ``h`` and ``w``."""
-    __slots__ = ("shape", "marker")
-
-    def __init__(self, shape: Shape, marker: _InMarker):
-        self.shape = shape
-        self.marker = marker
-
-    def field(self, name: str | None) -> int:
-        shape = self.shape
-        shown = "x".join(map(str, shape)) if len(shape) == 3 else f"[{shape[0]}]"
-        if name is None:
-            raise ExprError(f"$in is the input shape {shown}; use $in.c, $in.h or $in.w")
-        if name == "c":
-            return shape[-1]
-        if name in ("h", "w") and len(shape) == 3:
-            return shape[0] if name == "h" else shape[1]
-        if name in ("h", "w"):
-            raise ExprError(f"$in.{name}: the input is a vector {shown}, which has no height or "
-                            f"width ($in.c is its length)")
-        raise ExprError(f"$in has no field '{name}'{suggest(name, ('c', 'h', 'w'))}; its "
-                        f"fields are c, h and w")
-
-
-class NeedsShape(CnnCalcError):
-    """An expression read ``$in`` before the shapes are known. The builder catches it and leaves
-    a :class:`Deferred` entry, which the analysis expands once it knows the entry's input."""
-
-
-_WHOLE = re.compile(r"\s*\$([A-Za-z_]\w*)\s*")
-
-
-def _evaluate(expr: str, env: dict[str, Any]) -> Any:
-    """``$name`` alone passes the parameter's value through (any type); anything else is an
-    expression of :mod:`cnncalc.expr`. Never uses eval()."""
-    whole = _WHOLE.fullmatch(expr)
-    if whole:
-        return _lookup(whole.group(1), None, env)
-    return evaluate(expr, lambda name, fld: _lookup(name, fld, env))
-
-
-def _lookup(name: str, fld: str | None, env: dict[str, Any]) -> Any:
-    if name not in env:
-        params = [f"${k}" for k in env if k != "in"]
-        known = (", ".join(params) + ", $in") if params else \
-            "$in only; other $names work only inside a block"
-        raise ExprError(f"${name} is not defined{suggest(name, map(str, env))} "
-                        f"(defined: {known})")
-    value = env[name]
-    if name == "in" and isinstance(value, (_InMarker, InShape)):
-        if isinstance(value, _InMarker):
-            raise NeedsShape("$in (the input shape) is not known here")
-        return value.field(fld)
-    if fld is not None:
-        if name == "in":
-            raise ExprError(f"$in.{fld}: this block has a parameter 'in', which hides the input "
-                            f"shape; rename the parameter to read $in.{fld}")
-        raise ExprError(f"${name}.{fld}: only $in has fields (.c, .h, .w)")
-    if value is _MISSING:
-        raise ExprError(f"block parameter ${name} has no default and was not given")
-    return value
-
-
-_MISSING = object()
-_ABSENT = object()
-
-
-def _substitute(value: Any, env: dict[str, Any]) -> Any:
-    if isinstance(value, str):
-        return _evaluate(value, env) if "$" in value else value
-    if isinstance(value, dict):
-        out = LDict((k, _substitute(v, env)) for k, v in value.items())
-        out.line = _line(value)
-        return out
-    if isinstance(value, list):
-        out2 = LList(_substitute(v, env) for v in value)
-        out2.line = _line(value)
-        return out2
-    return value
-
-
-def _nested(env: dict[str, Any]) -> dict[str, Any]:
-    """The environment of the layer lists inside a composite: outside blocks, ``$in`` is again
-    each entry's own input there, not the composite's."""
-    bound = env.get("in")
-    if isinstance(bound, InShape) and bound.marker is IN_TOP:
-        return {**env, "in": IN_TOP}
-    return env
 
 
 _NOT_LAYERS = ("split",) + COMPOSITES      # entry kinds that are not layer types
