@@ -64,6 +64,7 @@ from pathlib import Path
 
 import torch
 import torchvision
+from _output import write_checked  # noqa: E402  (sibling module: the script folder is on sys.path)
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "tests" / "data" / "reference" / "saved_tensors.json"
@@ -200,11 +201,7 @@ def main(argv: list[str]) -> None:
         return
     if bad:
         sys.exit(f"saved bytes differ from the expected figures for {bad}; not written")
-    text = dump(doc)
-    assert json.loads(text) == doc
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(text)
-    print(f"wrote {OUT} ({len(text):,} bytes)")
+    write_checked(OUT, dump(doc), doc)
 
 
 if __name__ == "__main__":

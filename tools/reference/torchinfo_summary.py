@@ -62,6 +62,7 @@ from pathlib import Path
 import torch
 import torchinfo
 import torchvision
+from _output import write_checked  # noqa: E402  (sibling module: the script folder is on sys.path)
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "tests" / "data" / "reference" / "torchinfo.json"
@@ -128,10 +129,7 @@ def main(argv: list[str]) -> None:
     text = "{" + json.dumps({k: v for k, v in doc.items() if k != "models"},
                             separators=(",", ":"))[1:-1] + ',"models":[\n'
     text += ",\n".join(json.dumps(m, separators=(",", ":")) for m in doc["models"]) + "\n]}\n"
-    assert json.loads(text) == doc
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(text)
-    print(f"wrote {OUT} ({len(text):,} bytes)")
+    write_checked(OUT, text, doc)
 
 
 if __name__ == "__main__":

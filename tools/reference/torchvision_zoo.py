@@ -47,6 +47,7 @@ from pathlib import Path
 import torch
 import torchvision
 from torch import nn
+from _output import write_checked  # noqa: E402  (sibling module: the script folder is on sys.path)
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "tests" / "data" / "reference" / "torchvision_zoo.json"
@@ -241,11 +242,7 @@ def main(argv: list[str]) -> None:
         have = {m["name"]: m for m in old["models"]}
         have.update(fresh)
         doc["models"] = [have[n] for n, *_ in MODELS if n in have]
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    text = dump(doc)
-    assert json.loads(text) == json.loads(json.dumps(doc))
-    OUT.write_text(text)
-    print(f"wrote {OUT} ({len(text):,} bytes)")
+    write_checked(OUT, dump(doc), json.loads(json.dumps(doc)))   # tuples become lists
 
 
 if __name__ == "__main__":
