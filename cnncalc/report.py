@@ -14,7 +14,7 @@ import re
 from fractions import Fraction
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
-from .errors import printable  # noqa: F401  (also used by cli)
+from .errors import printable
 from .analysis import Analysis, Group, LayerRecord
 from .layers import fmt_shape
 
