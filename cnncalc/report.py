@@ -452,6 +452,8 @@ def run_json(result, facts: dict[str, Any]) -> dict[str, Any]:
         "verified": result.verified,
         "forward_seconds": round(result.forward_seconds, 6),
         "weights_seconds": round(result.weights_seconds, 6),
+        "weights_streamed": bool(facts.get("weights_streamed")),
+        "threads": result.threads,
         "input": facts.get("input"),
         "weights": facts.get("weights"),
         "layers": [{"index": lr.index, "name": lr.name, "path": lr.path, "shape": list(lr.shape),
@@ -479,8 +481,10 @@ def run_table(result) -> dict[str, Any]:
 def run_lines(a: Analysis, result, facts: dict[str, Any]) -> list[str]:
     """The verdict of ``--run`` and what it wrote, for the text output."""
     n = len(a.layers)
+    streamed = " (large dense matrices generated inside the forward pass)" \
+        if facts.get("weights_streamed") else ""
     how = (f"forward {result.forward_seconds:.2f} s; weights {facts.get('weights')}, "
-           f"{result.weights_seconds:.2f} s; input {facts.get('input')}")
+           f"{result.weights_seconds:.2f} s{streamed}; input {facts.get('input')}")
     lines = []
     bad = result.mismatches()
     if result.verified:

@@ -152,20 +152,25 @@ def test_threaded_matmul(m, k, n):
     np.testing.assert_allclose(got, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("tiles", [2, 4], ids=["F(2x2,3x3)", "F(4x4,3x3)"])
 @pytest.mark.parametrize("n, h, w, c, f, pads, block_bytes", [
     (2, 9, 8, 3, 4, (1, 1, 1, 1), 1 << 20),       # odd output width: a cut column of tiles
     (1, 7, 10, 5, 2, (0, 0, 0, 0), 1 << 20),      # odd output height
     (3, 6, 6, 4, 7, (2, 0, 1, 0), 1 << 20),       # asymmetric padding, batch
     (1, 12, 11, 6, 3, (1, 1, 1, 1), 1),           # one row of tiles per block
+    (2, 21, 18, 5, 6, (1, 1, 1, 1), 1 << 12),     # several images, many blocks
 ])
-def test_winograd_against_loops(n, h, w, c, f, pads, block_bytes, eng, monkeypatch):
-    """3×3 stride-1 convolutions go through Winograd F(2×2, 3×3) above a size; forced here on
-    tiny inputs (blocked and whole-map modes, in turn and on threads)."""
+def test_winograd_against_loops(n, h, w, c, f, pads, block_bytes, tiles, eng, monkeypatch):
+    """3×3 stride-1 convolutions go through Winograd F(4×4, 3×3) or F(2×2, 3×3) above a size;
+    forced here on tiny inputs (blocked and whole-map modes, in turn and on threads)."""
     config = dataclasses.replace(eng.config, winograd_min_channels=1, winograd_min_filters=1,
-                                 winograd_min_tiles=1, winograd_block_bytes=block_bytes)
+                                 winograd_min_tiles=1, winograd_f4_min_tiles=1,
+                                 winograd_tiles=(tiles,), winograd_block_bytes=block_bytes)
     called = []
     real = winograd.winograd3x3
-    monkeypatch.setattr(winograd, "winograd3x3", lambda *a, **k: called.append(1) or real(*a, **k))
+    monkeypatch.setattr(winograd, "winograd3x3",
+                        lambda *a, **k: called.append(a[6] if len(a) > 6 else None)
+                        or real(*a, **k))
     rng = np.random.default_rng(7)
     x = rng.standard_normal((n, h, w, c)).astype(np.float32)
     k = rng.standard_normal((3, 3, c, f)).astype(np.float32)
@@ -173,17 +178,42 @@ def test_winograd_against_loops(n, h, w, c, f, pads, block_bytes, eng, monkeypat
     want = np.maximum(naive_conv(x, k, b, (1, 1), (1, 1), pads, 1), 0)
     with engine.Engine(config, eng.parallel) as wino:
         got = engine.conv2d(wino, x, k, b, (1, 1), (1, 1), pads, 1, "relu")
-    assert called
+        # the same with the kernel transformed beforehand, as a run prepares it
+        t = winograd.choose(config, (3, 3), (1, 1), (1, 1), 1, c, f, n, *got.shape[1:3])
+        assert t is not None and t.m == tiles
+        u = engine.winograd_weights(wino, k, t)
+        again = engine.conv2d(wino, x, k, b, (1, 1), (1, 1), pads, 1, "relu", winograd_u=u)
+    assert len(called) == 2 and called[1] is u
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+    np.testing.assert_array_equal(again, got)
 
 
-def test_winograd_weights_are_g_g_gt():
-    """U = G g Gᵀ (Lavin & Gray 2016, F(2×2, 3×3)), written out in the engine."""
+@pytest.mark.parametrize("m, G", [
+    (2, [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]),
+    (4, [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+         [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]]),
+])
+def test_winograd_weights_are_g_g_gt(m, G):
+    """U = G g Gᵀ (Lavin & Gray 2016, F(2×2, 3×3) and F(4×4, 3×3)), computed by the engine."""
     g = np.random.default_rng(8).standard_normal((3, 3, 2, 3)).astype(np.float32)
-    G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
-    want = np.einsum("ik,klcf,jl->ijcf", G, g, G).reshape(16, 2, 3)
-    np.testing.assert_allclose(engine.winograd_weights(engine.Engine(), g), want, rtol=1e-6,
-                               atol=1e-6)
+    G = np.array(G)
+    want = np.einsum("ik,klcf,jl->ijcf", G, g, G).reshape((m + 2) ** 2, 2, 3)
+    got = engine.winograd_weights(engine.Engine(), g, winograd.transform(m))
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_winograd_transforms_reproduce_a_tile(m):
+    """Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A is the 3×3 correlation of one (m+2)×(m+2) tile, with the
+    engine's Kronecker-product matrices."""
+    t = winograd.transform(m)
+    rng = np.random.default_rng(m)
+    d = rng.standard_normal((m + 2, m + 2))
+    g = rng.standard_normal((3, 3))
+    want = np.array([[np.sum(d[i:i + 3, j:j + 3] * g) for j in range(m)] for i in range(m)])
+    got = t.at.astype(np.float64) @ ((t.g.astype(np.float64) @ g.ravel())
+                                     * (t.bt.astype(np.float64) @ d.ravel()))
+    np.testing.assert_allclose(got.reshape(m, m), want, rtol=1e-5, atol=1e-5)
 
 
 def naive_conv_transpose(x, w, b, stride, dilation, pads, output_padding, groups):
@@ -836,7 +866,7 @@ def test_memory_estimate_counts_weights_activations_and_scratch():
     assert est.at.name == "fc1"
     assert est.weights + engine.OVERHEAD_BYTES < est.peak < 2 * 2 ** 30
     streamed = engine.estimate_memory(a, streamed=True)    # random weights: fc1 never held whole
-    assert streamed.peak < 200 * 2 ** 20 and streamed.at.name == "block1_conv2"
+    assert streamed.peak < 200 * 2 ** 20 and streamed.at.type == "conv"    # not fc1
     big = engine.estimate_memory(cnncalc.analyse(cnncalc.load("vgg16"), batch=64))
     assert big.peak > est.peak + 63 * 224 * 224 * 64 * 4 * 2
     with pytest.raises(CnnCalcError, match=r"--run would need about .* more than the limit of "
@@ -844,27 +874,29 @@ def test_memory_estimate_counts_weights_activations_and_scratch():
         engine.check_memory(a, 100 * 2 ** 20)
 
 
+@pytest.mark.parametrize("m", [2, 4])
 @pytest.mark.parametrize("h, w, c, f, parallel, block_bytes", [
     (30, 30, 32, 32, False, 2 << 20),       # in blocks of tile rows, in turn
     (30, 30, 32, 32, True, 2 << 20),        # few tiles on threads: the whole map at once
     (15, 17, 24, 40, True, 2 << 20),        # odd output: one more padded row and column
     (41, 39, 16, 24, True, 1 << 14),        # many small blocks on threads
 ])
-def test_winograd_buffers_count_against_the_memory_budget(h, w, c, f, parallel, block_bytes):
-    """A Winograd layer's scratch in the estimate is its transformed kernel U (16·C·F), the
-    transformed tiles and products V and M (16 per tile, C + F values each) and the rest the
-    kernel really allocates (measured with tracemalloc, which sees NumPy's arrays), not an
-    im2col block it never uses."""
+def test_winograd_buffers_count_against_the_memory_budget(h, w, c, f, parallel, block_bytes, m):
+    """A Winograd layer's scratch in the estimate is its transformed kernel U (α²·C·F, α =
+    m + 2), the gathered and transformed tiles and products D, V and M (α² per tile, 2C + F
+    values each) and the rest the kernel really allocates (measured with tracemalloc, which
+    sees NumPy's arrays), not an im2col block it never uses."""
     a = analyse(f"- conv: {{filters: {f}, kernel: 3, padding: 1}}", f"{h}x{w}x{c}")
     rec = a.layers[0]
-    config = engine.EngineConfig(workers=2, winograd_min_tiles=1,
-                                 winograd_block_bytes=block_bytes)
-    assert winograd.applies(config, (3, 3), (1, 1), (1, 1), 1, c, f, 1, h, w)
+    config = engine.EngineConfig(workers=2, winograd_min_tiles=1, winograd_f4_min_tiles=1,
+                                 winograd_tiles=(m,), winograd_block_bytes=block_bytes)
+    assert winograd.choose(config, (3, 3), (1, 1), (1, 1), 1, c, f, 1, h, w).m == m
     scratch = engine.OPS["conv"].workspace(rec, 1, config)
     plain = engine.OPS["conv"].workspace(rec, 1, dataclasses.replace(config, winograd=False))
     padded = (h + 3) * (w + 3) * c * 4
-    tiles_in_a_block = 2 * -(-w // 2)                       # at least one row of tiles
-    assert scratch >= padded + 16 * c * f * 4 + 16 * tiles_in_a_block * (c + f) * 4
+    a2 = (m + 2) ** 2
+    tiles_in_a_block = -(-w // m)                       # at least one row of tiles
+    assert scratch >= padded + a2 * c * f * 4 + a2 * tiles_in_a_block * (2 * c + f) * 4
     # the whole-network estimate is the layer's: it changes with the layer's scratch
     est = engine.estimate_memory(a, config=config).peak
     assert est - engine.estimate_memory(
@@ -876,6 +908,7 @@ def test_winograd_buffers_count_against_the_memory_budget(h, w, c, f, parallel, 
     with engine.Engine(config, parallel) as eng:
         eng.pool()                                       # threads started before measuring
         engine.conv2d(eng, x, k, None, (1, 1), (1, 1), (1, 1, 1, 1))    # NumPy warmed up
+        # the kernel transform is made with the weights in a run; made here, it is measured
         tracemalloc.start()
         try:
             y = engine.conv2d(eng, x, k, None, (1, 1), (1, 1), (1, 1, 1, 1))

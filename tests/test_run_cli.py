@@ -74,6 +74,38 @@ def test_run_json_has_the_run_object(cli):
     assert "Run:" not in res.err and "Run:" not in res.out.split("{", 1)[0]
 
 
+def test_random_weights_are_made_before_the_forward_pass_unless_the_budget_streams_them(cli):
+    """VGG-16's fc1 (102.8 M values) is generated whole, as a framework holds its weights, so
+    forward_seconds is the forward pass alone; under a budget that cannot hold it, it streams
+    (generated inside the layer) and the run says so."""
+    whole = json.loads(cli("vgg16", "--run", "--format", "json").out)["run"]
+    assert whole["weights_streamed"] is False and whole["verified"] is True
+    assert whole["threads"] >= 1
+    res = cli("vgg16", "--run", "--format", "json", "--max-memory", "300M")
+    assert res.code == 0, res.err
+    streamed = json.loads(res.out)["run"]
+    assert streamed["weights_streamed"] is True and streamed["verified"] is True
+    text = cli("vgg16", "--run", "--max-memory", "300M").out
+    assert "large dense matrices generated inside the forward pass" in text
+
+
+def test_run_threads_follow_omp_num_threads(cli):
+    """OMP_NUM_THREADS sets the worker threads, as it does for PyTorch; nonsense is ignored."""
+    res = cli("lenet5", "--run", "--format", "json", env={"OMP_NUM_THREADS": "1"})
+    assert json.loads(res.out)["run"]["threads"] == 1
+    res = cli("lenet5", "--run", "--format", "json", env={"OMP_NUM_THREADS": "3"})
+    assert json.loads(res.out)["run"]["threads"] == 3
+
+
+@pytest.mark.parametrize("value, expected", [("1", 1), ("4", 4), ("2,1", 2), ("64", 8),
+                                             ("0", None), ("two", None), ("", None)])
+def test_default_workers_reads_omp_num_threads(value, expected, monkeypatch):
+    from cnncalc.engine import config
+    monkeypatch.setenv("OMP_NUM_THREADS", value)
+    monkeypatch.setattr(config, "cpus", lambda: 5)
+    assert config.default_workers() == (expected if expected is not None else 5)
+
+
 def test_quiet_run_prints_only_the_shape(cli):
     res = cli("lenet5", "--run", "-q")
     assert (res.code, res.out, res.err) == (0, "[10]\n", "")
@@ -365,7 +397,7 @@ def test_grid_enlarges_small_maps_and_caps_their_number():
 
 def test_max_memory_refuses_with_a_helpful_message(cli):
     res = cli("vgg16", "--run", "--max-memory", "100M")
-    assert_clean_error(res, "--run would need about", "at layer 2 'block1_conv2'",
+    assert_clean_error(res, "--run would need about", "at layer 12 'block4_conv2'",
                        "more than the limit of 100.0 MiB (--max-memory); try --input smaller "
                        "than 224x224x3")
     res = cli("vgg16", "--run", "--batch", "64", "--max-memory", "1G")

@@ -25,7 +25,14 @@ def cpus() -> int:
 
 
 def default_workers() -> int:
-    """Worker threads for a run: one per usable CPU, at most :data:`MAX_WORKERS`."""
+    """Worker threads for a run: ``OMP_NUM_THREADS`` when it is set to a whole number of at
+    least 1 (as PyTorch and NumPy's OpenBLAS read it), else one per usable CPU; at most
+    :data:`MAX_WORKERS`."""
+    text = os.environ.get("OMP_NUM_THREADS", "").strip()
+    # OpenMP also allows a nested list ("4,2"): its first level is this process's
+    wanted = text.split(",")[0].strip()
+    if wanted.isdigit() and int(wanted) >= 1:
+        return min(MAX_WORKERS, int(wanted))
     return max(1, min(MAX_WORKERS, cpus()))
 
 
@@ -36,8 +43,10 @@ class EngineConfig:
     chunk_bytes: int = 8 << 20           # im2col block, one multithreaded GEMM at a time: ~L3
     par_chunk_bytes: int = 1 << 20       # im2col block per worker thread (1-thread GEMMs): ~L2
     band_min_bytes: int = 1 << 20        # smaller copies and pools are not split over threads
-    winograd: bool = True                # 3×3 stride-1 convolutions by Winograd F(2×2, 3×3)
+    winograd: bool = True                # 3×3 stride-1 convolutions by Winograd (below)
+    winograd_tiles: tuple[int, ...] = (4, 2)   # F(4×4, 3×3) and F(2×2, 3×3), tried in turn
     winograd_min_channels: int = 16      # below these the im2col GEMM is cheaper than the
     winograd_min_filters: int = 16       # transforms
-    winograd_min_tiles: int = 100        # few tiles: the 16 GEMMs are too small to pay
-    winograd_block_bytes: int = 2 << 20  # transformed tiles per block and worker
+    winograd_f4_min_tiles: int = 16      # F(4×4) from this many 4×4 output tiles on
+    winograd_min_tiles: int = 16         # F(2×2) from this many 2×2 tiles on, else im2col
+    winograd_block_bytes: int = 8 << 20  # gathered and transformed tiles per block and worker

@@ -16,7 +16,7 @@ once; :func:`conv_workspace` and the others tell the planner what a layer alloca
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -35,10 +35,11 @@ if TYPE_CHECKING:
 
 def conv2d(eng: Engine, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, stride: Pair,
            dilation: Pair, pads: Pads, groups: int = 1, act: str | None = None,
-           act_alpha: float = 0.01) -> np.ndarray:
+           act_alpha: float = 0.01, winograd_u: np.ndarray | None = None) -> np.ndarray:
     """A 2-D convolution (cross-correlation, as in every framework) of N×H×W×C ``x`` with the
     HWIO kernel ``w`` (f_h, f_w, C/groups, filters), padded by ``pads`` (top, bottom, left,
-    right)."""
+    right). ``winograd_u``: the kernel already transformed (:func:`conv_prepare`), used when
+    the convolution goes through Winograd."""
     n, h, wd, c = x.shape
     kh, kw, cg, filters = w.shape
     sh, sw = stride
@@ -58,7 +59,7 @@ def conv2d(eng: Engine, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, s
             out += bias
         return activate(out, act, True, act_alpha).reshape(n, oh, ow, filters)
     if winograd.applies(eng.config, (kh, kw), stride, dilation, groups, c, filters, n, oh, ow):
-        return winograd.winograd3x3(eng, xp, w, bias, act, act_alpha)
+        return winograd.winograd3x3(eng, xp, w, bias, act, act_alpha, winograd_u)
     xp = np.ascontiguousarray(xp)
     s0, s1, s2, s3 = xp.strides
     g = groups
@@ -192,10 +193,28 @@ def conv_transpose2d(eng: Engine, x: np.ndarray, w: np.ndarray, bias: np.ndarray
     return out
 
 
+def conv_prepare(rec: LayerRecord, params: dict[str, Any], eng: Engine, batch: int
+                 ) -> dict[str, Any]:
+    """Weight preparation, done when the layer's weights are made (as a framework prepacks its
+    weights when it loads them): a convolution that runs through Winograd gets its transformed
+    kernel as ``params["winograd"]``."""
+    lay = cast("Sliding", rec.layer)
+    w = params.get("weight")
+    if not isinstance(w, np.ndarray) or len(rec.output) != 3:
+        return params
+    t = winograd.choose(eng.config, lay.kernel, lay.stride, lay.dilation,
+                        getattr(lay, "groups", 1), rec.input_shapes[0][-1], rec.output[-1], batch,
+                        rec.output[0], rec.output[1])
+    if t is not None:
+        params["winograd"] = winograd.winograd_weights(eng, w, t)
+    return params
+
+
 # --- what each allocates besides its output (for the memory estimate) ----------------------------
 
 def conv_workspace(rec: LayerRecord, batch: int, config: EngineConfig) -> int:
-    """A convolution: its padded copy, and its im2col blocks or Winograd buffers (a depthwise
+    """A convolution: its padded copy, and its im2col blocks or Winograd buffers and
+    transformed kernel (a depthwise
     one, groups = channels, as :func:`depthwise_workspace`; a grouped one also its per-group
     products)."""
     ins = rec.input_shapes[0]
@@ -211,7 +230,8 @@ def conv_workspace(rec: LayerRecord, batch: int, config: EngineConfig) -> int:
     filters = rec.output[-1]
     if winograd.applies(config, kernel, lay.stride, lay.dilation, groups, c, filters, batch,
                         win.out_h, win.out_w):
-        scratch = winograd.workspace_bytes(config, batch, h + t + b, w + l + r, c, filters)
+        scratch = winograd.workspace_bytes(config, batch, h + t + b, w + l + r, c, filters) + \
+            winograd.transformed_bytes(config, c, filters, batch, win.out_h, win.out_w)
     else:
         scratch = _im2col_bytes(config, batch, win.out_h, win.out_w, kernel[0] * kernel[1] * c)
     extra = math.prod(rec.output) * 4 * batch if groups > 1 else 0

@@ -17,8 +17,8 @@ import numpy as np
 
 from .activations import TEMPORARIES, activate
 from .config import F32, EngineConfig
-from .conv import (conv2d, conv_transpose2d, conv_workspace, depthwise, depthwise_workspace,
-                   transposed_workspace)
+from .conv import (conv2d, conv_prepare, conv_transpose2d, conv_workspace, depthwise,
+                   depthwise_workspace, transposed_workspace)
 from .dense import dense
 from .geometry import Pads, Pair, resolve_pads
 from .pool import adaptive_pool2d, lrn, pool2d, pool_workspace
@@ -44,6 +44,8 @@ class Ctx(NamedTuple):
 
 Run = Callable[[Ctx, list[np.ndarray]], np.ndarray]
 Workspace = Callable[["LayerRecord", int, EngineConfig], int]
+# weight preparation (record, arrays by key, engine, batch) → arrays by key, run with the weights
+Prepare = Callable[["LayerRecord", dict[str, Any], Engine, int], dict[str, Any]]
 
 
 def no_workspace(rec: LayerRecord, batch: int, config: EngineConfig) -> int:
@@ -59,6 +61,7 @@ def input_copies(rec: LayerRecord, batch: int, config: EngineConfig) -> int:
 class Op(NamedTuple):
     run: Run
     workspace: Workspace = no_workspace
+    prepare: Prepare | None = None
 
 
 def _act(ctx: Ctx) -> tuple[str | None, float]:
@@ -78,7 +81,8 @@ def _conv(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
     lay = cast("Conv", ctx.rec.layer)
     act, alpha = _act(ctx)
     return conv2d(ctx.engine, xs[0], ctx.params["weight"], ctx.params.get("bias"), lay.stride,
-                  lay.dilation, _conv_pads(lay, xs[0]), lay.groups, act, alpha)
+                  lay.dilation, _conv_pads(lay, xs[0]), lay.groups, act, alpha,
+                  ctx.params.get("winograd"))
 
 
 def _depthwise_conv(ctx: Ctx, xs: list[np.ndarray]) -> np.ndarray:
@@ -231,7 +235,7 @@ _POOL = Op(_pool, pool_workspace)
 _ADAPTIVE = Op(_adaptive, input_copies)
 
 OPS: dict[str, Op] = {
-    "conv": Op(_conv, conv_workspace),
+    "conv": Op(_conv, conv_workspace, conv_prepare),
     "depthwise_conv": Op(_depthwise_conv, depthwise_workspace),
     "separable_conv": Op(_separable, depthwise_workspace),
     "conv_transpose": Op(_conv_transpose, transposed_workspace),

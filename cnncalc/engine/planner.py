@@ -21,6 +21,8 @@ from .weights import param_specs
 
 OVERHEAD_BYTES = 96 << 20      # interpreter, NumPy and BLAS themselves
 DEFAULT_LIMIT_SHARE = 0.8      # of the memory available now
+WHOLE_WEIGHTS_MAX = 1 << 30    # random dense weights are streamed when holding them whole
+                               # would take a run over this (or over its budget)
 # Address space (ulimit -v) a worker thread takes besides the data: glibc's malloc arena (64 MiB
 # reserved), its stack and OpenBLAS's buffer (measured: about 106 MiB per worker)
 THREAD_ADDRESS_SPACE = 112 << 20
@@ -90,6 +92,18 @@ def estimate_memory(a: Analysis, batch: int | None = None, streamed: bool = Fals
             if now > peak:
                 peak, at = now, rec
     return MemoryEstimate(peak + OVERHEAD_BYTES, at, wmax)
+
+
+def whole_weights_fit(a: Analysis, limit: int | Budget | None,
+                      after: AfterLayer | None = None) -> bool:
+    """Whether random weights may be generated whole, each array before its layer runs (as a
+    framework holds its weights, so that the forward time is the forward pass alone): the
+    run's estimate with them whole stays within ``limit`` (as :func:`check_memory` takes it)
+    and within :data:`WHOLE_WEIGHTS_MAX`. Otherwise large random dense matrices are streamed
+    (:class:`~.dense.StreamedUniform`), generated inside their layer."""
+    peak = estimate_memory(a, after=after).peak
+    budget = Budget(limit, "--max-memory") if isinstance(limit, int) else limit
+    return peak <= WHOLE_WEIGHTS_MAX and (budget is None or peak <= budget.limit)
 
 
 def _proc_bytes(path: str, key: str) -> int | None:

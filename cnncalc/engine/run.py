@@ -18,7 +18,8 @@ from ..errors import CnnCalcError
 from ..layers import fmt_shape, suggest
 from .config import F32, EngineConfig
 from .ops import OPS, Ctx
-from .planner import Budget, check_memory, last_uses
+from .dense import is_streamed
+from .planner import Budget, check_memory, last_uses, whole_weights_fit
 from .threads import Engine
 from .weights import NpzWeights, RandomWeights, WeightSource, param_specs
 
@@ -42,6 +43,7 @@ class RunResult:
     failure: str | None = None       # why the run stopped early
     warnings: list[str] = field(default_factory=list)
     nonfinite: str | None = None     # the output holds NaN or infinity: where they first appeared
+    threads: int = 1                 # worker threads the run used
 
     @property
     def verified(self) -> bool:
@@ -122,6 +124,10 @@ def _run(eng: Engine, a: Analysis, x: np.ndarray, weights: WeightSource, warning
             t0 = time.perf_counter()
             specs = param_specs(rec)
             params = {s.key: weights.get(rec, s, k, eng) for k, s in enumerate(specs)}
+            own = getattr(rec.layer, "forward", None)    # a layer may carry its own kernel
+            op = OPS.get(rec.layer.op) if own is None else None
+            if op is not None and op.prepare is not None and params:
+                params = op.prepare(rec, params, eng, x.shape[0])
             t1 = time.perf_counter()
             xs = [values[i] for i in rec.inputs]
             first = rec.inputs[0]
@@ -134,7 +140,6 @@ def _run(eng: Engine, a: Analysis, x: np.ndarray, weights: WeightSource, warning
                                    for j in values if j != first and last[j] > rec.index))
             try:
                 ctx = Ctx(rec, params, inplace, eng)
-                own = getattr(rec.layer, "forward", None)    # a layer may carry its own kernel
                 y = own(xs, params, ctx) if own is not None else OPS[rec.layer.op].run(ctx, xs)
             except (CnnCalcError, MemoryError):
                 raise
@@ -169,7 +174,8 @@ def _run(eng: Engine, a: Analysis, x: np.ndarray, weights: WeightSource, warning
         where = a.layers[bad_from.index - 1] if bad_from is not None else a.layers[-1]
         nonfinite = (f"the output holds NaN or infinite values; they first appeared in the "
                      f"output of layer {where.index} '{where.path}' ({where.type})")
-    return RunResult(runs, out, t_fwd, t_w, failure, warnings, nonfinite)
+    return RunResult(runs, out, t_fwd, t_w, failure, warnings, nonfinite,
+                     eng.workers)
 
 
 # --- the --run command ---------------------------------------------------------------------------
@@ -225,8 +231,14 @@ def execute(a: Analysis, setup: RunSetup, on_layer: OnLayer | None = None
         writer = MapWriter(setup.save_maps, only)
         writer.check_inputs([(r.index, r.path) for r in a.layers if len(r.output) == 3],
                             setup.inputs)
-    est = check_memory(a, setup.max_memory, streamed=isinstance(weights, RandomWeights),
-                       after=writer.scratch_bytes if writer is not None else None)
+    after = writer.scratch_bytes if writer is not None else None
+    est = None
+    if isinstance(weights, RandomWeights) and whole_weights_fit(a, setup.max_memory, after):
+        weights = RandomWeights(setup.seed, stream=False)
+        est = check_memory(a, setup.max_memory, after=after)
+    if est is None:
+        est = check_memory(a, setup.max_memory, streamed=isinstance(weights, RandomWeights),
+                           after=after)
     if setup.image is not None:
         x = np.broadcast_to(setup.image, (a.batch,) + setup.image.shape)
         source = setup.image_name or "image"
@@ -263,6 +275,10 @@ def execute(a: Analysis, setup: RunSetup, on_layer: OnLayer | None = None
     if isinstance(weights, RandomWeights) and described != "fixed in the spec":
         described += f", seed {setup.seed}"
     facts: dict[str, Any] = {"input": source, "weights": described,
+                             "weights_streamed": isinstance(weights, RandomWeights)
+                             and weights.stream and any(
+                                 is_streamed(r, s.key, s.size, weights.stream_min)
+                                 for r in a.layers for s in param_specs(r)),
                              "estimated_peak_bytes": est.peak, "files": []}
     if writer is not None:
         facts["files"] = [str(p) for p in writer.written]

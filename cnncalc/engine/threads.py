@@ -214,14 +214,17 @@ class Engine:
 
         self.map(gemm, range(self.workers))
 
-    def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """``a @ b`` for 2-D float32 arrays, split over the worker threads when it is large (by
-        rows of ``a``, or by columns of ``b`` for few rows: a dense layer at batch 1)."""
+    def matmul(self, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None
+               ) -> np.ndarray:
+        """``a @ b`` for 2-D float32 arrays (into ``out`` when given), split over the worker
+        threads when it is large (by rows of ``a``, or by columns of ``b`` for few rows: a
+        dense layer at batch 1)."""
         m, k = a.shape
         n = b.shape[1]
         if not self.parallel or m * k * n < MATMUL_SPLIT_MIN:
-            return np.matmul(a, b)
-        out = np.empty((m, n), F32)
+            return np.matmul(a, b, out=out)
+        if out is None:
+            out = np.empty((m, n), F32)
         parts = self.workers
         if m >= 4 * parts:
             rows = [m * i // parts for i in range(parts + 1)]
@@ -231,7 +234,7 @@ class Engine:
             cols = [n * i // parts for i in range(parts + 1)]
 
             def part(i: int) -> None:
-                out[:, cols[i]:cols[i + 1]] = np.matmul(a, b[:, cols[i]:cols[i + 1]])
+                np.matmul(a, b[:, cols[i]:cols[i + 1]], out=out[:, cols[i]:cols[i + 1]])
             self.each(part, range(parts))
         return out
 

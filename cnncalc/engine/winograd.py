@@ -1,189 +1,242 @@
-"""Winograd F(2×2, 3×3) for 3×3 stride-1 undilated convolutions (Lavin & Gray, "Fast Algorithms
-for Convolutional Neural Networks", 2016).
+"""Winograd convolution F(m×m, 3×3) for 3×3 stride-1 undilated convolutions, with m = 4 or 2
+(Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016).
 
-A 2×2 output tile of a 3×3 convolution is Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A for the 4×4 input tile d, so
-the work becomes 16 matrix products of (tiles × C)·(C × filters): 16·C·F multiplications per 4
-outputs instead of 36·C·F. G holds 0, ±½ and 1, B and A 0 and ±1, so the transforms are written
-out as additions of strided slices.
+An m×m output tile of a 3×3 convolution is Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A for the (m+2)×(m+2) input
+tile d, so the work becomes α² = (m+2)² matrix products of (tiles × C)·(C × filters): α²·C·F
+multiplications per m² outputs instead of 9·m²·C·F, 4× fewer for F(4×4, 3×3) and 2.25× fewer for
+F(2×2, 3×3).
 
-Its buffers (the transformed kernel U, the transformed tiles V and products M of each block, the
-transforms' temporaries, the extra row/column of an odd size) are counted by
-:func:`workspace_bytes`, which the planner adds to the layer's memory estimate.
+All three transforms are dense matrix products too, so BLAS does them as well: the input tiles are
+gathered once into a (α², tiles·C) matrix D (one strided copy) and V = (Bᵀ ⊗ Bᵀ)·D, the products
+M are turned into outputs by Y = (Aᵀ ⊗ Aᵀ)·M, and the kernel by U = (G ⊗ G)·g. U depends only on
+the weights: :func:`winograd_weights` makes it once, when the layer's weights are made (the run
+times it as weight preparation, as a framework prepacks its weights), so the convolution itself
+(:func:`winograd3x3`) gathers, multiplies three times and scatters.
+
+The map goes in blocks of tile rows (gather, the three products, bias and activation, scatter,
+with the block in cache) on the worker threads; a map with too few blocks to share is done whole,
+each stage split over the threads. :func:`workspace_bytes` counts the buffers for the planner.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import dataclass, field
 
-from .config import F32, EngineConfig
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
 from .activations import activate
+from .config import F32, EngineConfig
 from .geometry import positions
 from .resize import pad_nhwc
 from .threads import Block, Engine, Scratch, largest_block, split_blocks
+
+# The transform matrices (Lavin & Gray 2016, section 4; F(4×4, 3×3) with the points 0, ±1, ±2)
+_BT = {2: ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1)),
+       4: ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
+           (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1))}
+_G = {2: ((1, 0, 0), (1 / 2, 1 / 2, 1 / 2), (1 / 2, -1 / 2, 1 / 2), (0, 0, 1)),
+      4: ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
+          (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0, 0, 1))}
+_AT = {2: ((1, 1, 1, 0), (0, 1, -1, -1)),
+       4: ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))}
+
+
+@dataclass(frozen=True)
+class Transform:
+    """F(m×m, 3×3): output tiles of m×m from input tiles of α×α (α = m + 2), and its three
+    transforms as Kronecker products acting on a tile flattened row by row."""
+    m: int
+    bt: np.ndarray = field(repr=False)    # (α², α²)  Bᵀ ⊗ Bᵀ: input tile → transformed tile
+    g: np.ndarray = field(repr=False)     # (α², 9)   G ⊗ G:   3×3 kernel → transformed kernel
+    at: np.ndarray = field(repr=False)    # (m², α²)  Aᵀ ⊗ Aᵀ: products → output tile
+
+    @property
+    def alpha(self) -> int:
+        return self.m + 2
+
+
+def _make(m: int) -> Transform:
+    """F(m×m, 3×3) from the tables (its matrices read-only)."""
+    mats = []
+    for table in (_BT, _G, _AT):
+        a = np.array(table[m], dtype=np.float64)
+        k = np.kron(a, a).astype(F32)
+        k.setflags(write=False)
+        mats.append(k)
+    return Transform(m, *mats)
+
+
+F2, F4 = _make(2), _make(4)
+
+
+def transform(m: int) -> Transform:
+    """F(m×m, 3×3) for m = 2 or 4."""
+    return F4 if m == 4 else F2
+
+
+def choose(config: EngineConfig, kernel: tuple[int, int], stride: tuple[int, int],
+           dilation: tuple[int, int], groups: int, c: int, filters: int, n: int, oh: int,
+           ow: int) -> Transform | None:
+    """The Winograd transform a convolution runs with, or None for im2col: 3×3, stride 1,
+    undilated, ungrouped, with enough channels and filters for the transforms to pay; F(4×4)
+    when it has enough tiles, else F(2×2) when that has enough."""
+    if not (config.winograd and kernel == (3, 3) and stride == (1, 1) and dilation == (1, 1)
+            and groups == 1 and c >= config.winograd_min_channels
+            and filters >= config.winograd_min_filters):
+        return None
+    for m, least in ((4, config.winograd_f4_min_tiles), (2, config.winograd_min_tiles)):
+        if m in config.winograd_tiles and n * -(-oh // m) * -(-ow // m) >= least:
+            return transform(m)
+    return None
 
 
 def applies(config: EngineConfig, kernel: tuple[int, int], stride: tuple[int, int],
             dilation: tuple[int, int], groups: int, c: int, filters: int, n: int, oh: int,
             ow: int) -> bool:
-    """Whether a convolution goes through Winograd: 3×3, stride 1, undilated, ungrouped, and
-    enough channels, filters and tiles for the transforms to pay."""
-    return (config.winograd and kernel == (3, 3) and stride == (1, 1) and dilation == (1, 1)
-            and groups == 1 and c >= config.winograd_min_channels
-            and filters >= config.winograd_min_filters
-            and (oh // 2) * (ow // 2) * n >= config.winograd_min_tiles)
+    """Whether a convolution goes through Winograd (:func:`choose` finds a transform)."""
+    return choose(config, kernel, stride, dilation, groups, c, filters, n, oh, ow) is not None
 
 
-def winograd_weights(eng: Engine, w: np.ndarray) -> np.ndarray:
-    """U = G g Gᵀ for every (input channel, filter) of the HWIO kernel: (16, C, F), the 16
-    entries of the 4×4 transformed kernel in row-major order. Written out (G holds 0, ±½ and
-    1), in filter bands on the worker threads."""
+def winograd_weights(eng: Engine, w: np.ndarray, t: Transform | None = None) -> np.ndarray:
+    """U = G g Gᵀ for every (input channel, filter) of the HWIO kernel ``w``: (α², C, F), the
+    transformed kernel's entries in row-major order (F(2×2, 3×3) unless ``t`` says)."""
+    t = t or transform(2)
     c, filters = w.shape[2:]
-    u = np.empty((4, 4, c, filters), F32)
-    half = F32(0.5)
-
-    def band(f0: int, f1: int) -> None:
-        g = w[:, :, :, f0:f1]
-        rows = (g[0], (g[0] + g[1] + g[2]) * half, (g[0] - g[1] + g[2]) * half, g[2])
-        for i, r in enumerate(rows):                  # G along the kernel's rows, then columns
-            dst = u[i, :, :, f0:f1]
-            dst[0] = r[0]
-            np.add(r[0], r[1], out=dst[1])
-            dst[1] += r[2]
-            dst[1] *= half
-            np.subtract(r[0], r[1], out=dst[2])
-            dst[2] += r[2]
-            dst[2] *= half
-            dst[3] = r[2]
-
-    eng.bands(filters, w.nbytes, band)
-    return u.reshape(16, c, filters)
-
-
-def _tiles_in(band: np.ndarray, rows: int, tw: int, v: np.ndarray) -> None:
-    """Bᵀ d B for every 4×4 input tile of ``band`` (N×(2·rows+2)×(2·tw+2)×C) into v (16, tiles,
-    C); B holds 0 and ±1, so it is additions of strided slices, along the rows then columns
-    (one row combination alive at a time)."""
-    nb, c = band.shape[0], band.shape[3]
-    d = [band[:, r:r + 2 * rows:2] for r in range(4)]
-    shape = (nb, rows, tw, c)
-    rows_of_bt = ((np.subtract, 0, 2), (np.add, 1, 2), (np.subtract, 2, 1), (np.subtract, 1, 3))
-    for i, (combine, p, q) in enumerate(rows_of_bt):
-        t = combine(d[p], d[q])
-        cc = [t[:, :, k:k + 2 * tw:2] for k in range(4)]
-        np.subtract(cc[0], cc[2], out=v[4 * i].reshape(shape))
-        np.add(cc[1], cc[2], out=v[4 * i + 1].reshape(shape))
-        np.subtract(cc[2], cc[1], out=v[4 * i + 2].reshape(shape))
-        np.subtract(cc[1], cc[3], out=v[4 * i + 3].reshape(shape))
-        del t, cc
-
-
-def _tiles_out(m: np.ndarray, dst: np.ndarray, nb: int, rows: int, tw: int) -> None:
-    """Aᵀ M A for every tile of m (16, tiles, F) into ``dst`` (N×≤2·rows×≤2·tw×F; the last
-    row/column of tiles is cut where the output size is odd)."""
-    filters = m.shape[2]
-    shape = (nb, rows, tw, filters)
-    for dy in range(2):
-        y_rows = dst[:, dy::2]
-        if y_rows.shape[1] == 0:
-            continue
-        if dy == 0:
-            s = [m[j] + m[4 + j] + m[8 + j] for j in range(4)]
-        else:
-            s = [m[4 + j] - m[8 + j] - m[12 + j] for j in range(4)]
-        for dx in range(2):
-            y = s[0] + s[1] + s[2] if dx == 0 else s[1] - s[2] - s[3]
-            target = y_rows[:, :, dx::2]
-            target[...] = y.reshape(shape)[:, :target.shape[1], :target.shape[2]]
-            del y
-        del s
+    u = np.empty((t.alpha ** 2, c * filters), F32)
+    eng.matmul(t.g, np.ascontiguousarray(w).reshape(9, c * filters), out=u)
+    return u.reshape(-1, c, filters)
 
 
 class _Plan:
     """How a Winograd convolution of this size runs in a mode (in turn or on the workers): its
-    tiles, its blocks of tile rows, and whether the map is transformed whole."""
+    tiles, its blocks of tile rows, and whether the map is done whole."""
 
-    def __init__(self, config: EngineConfig, n: int, hp: int, wp: int, c: int, filters: int,
-                 parallel: bool) -> None:
+    def __init__(self, config: EngineConfig, t: Transform, n: int, hp: int, wp: int, c: int,
+                 filters: int, parallel: bool) -> None:
+        m, a2 = t.m, t.alpha ** 2
         self.oh, self.ow = positions(hp, 3, 1), positions(wp, 3, 1)
-        self.th, self.tw = -(-self.oh // 2), -(-self.ow // 2)
-        row = self.tw * 16 * (c + filters) * 4            # transformed bytes per row of tiles
-        budget = config.winograd_block_bytes if parallel else 4 * config.winograd_block_bytes
-        self.blocks: list[Block] = split_blocks(n, self.th, row, budget, config.workers,
-                                                parallel)
+        self.th, self.tw = -(-self.oh // m), -(-self.ow // m)
+        self.per_tile = a2 * (2 * c + filters) + m * m * filters      # D, V, M and Y values
+        row = self.tw * self.per_tile * 4                  # bytes per row of tiles
+        self.blocks: list[Block] = split_blocks(n, self.th, row, config.winograd_block_bytes,
+                                                config.workers, parallel)
         self.whole = parallel and len(self.blocks) < 2 * config.workers
+        if self.whole:
+            self.blocks = [(0, n, 0, self.th)]
         self.most = largest_block(self.blocks) * self.tw       # tiles in the largest block
-        self.concurrent = 1 if not parallel else min(config.workers, len(self.blocks))
+        self.concurrent = 1 if not parallel or self.whole else \
+            min(config.workers, len(self.blocks))
 
 
 def workspace_bytes(config: EngineConfig, n: int, hp: int, wp: int, c: int, filters: int
                     ) -> int:
-    """Bytes :func:`winograd3x3` allocates besides its (already padded) input and its output,
-    in the costlier of its two modes (in turn, on the workers): U and its temporaries, the extra
-    padding of an odd size, and for each block running at once its V and M and the transforms'
-    temporaries."""
+    """Bytes :func:`winograd3x3` allocates besides its (already padded) input, its output and
+    the transformed kernel (counted with the weights), in the costlier of its two modes (in
+    turn, on the workers): the extra padding and the uncropped output of an odd size, and for
+    each block running at once its gathered tiles D, V, M and output tiles Y."""
+    oh, ow = positions(hp, 3, 1), positions(wp, 3, 1)
+    t = choose(config, (3, 3), (1, 1), (1, 1), 1, c, filters, n, oh, ow) or transform(2)
     values = 0
     for parallel in (False, True) if config.workers > 1 else (False,):
-        plan = _Plan(config, n, hp, wp, c, filters, parallel)
-        v = 16 * c * filters + 9 * c * filters               # U, three 3-row temporaries of G g
-        if (2 * plan.th + 2, 2 * plan.tw + 2) != (hp, wp):
-            v += n * (2 * plan.th + 2) * (2 * plan.tw + 2) * c
-        if plan.whole:
-            tiles, streams = n * plan.th * plan.tw, 1
-        else:
-            tiles, streams = plan.most, plan.concurrent
-        per_block = 16 * tiles * (c + filters)                          # V and M
-        per_block += 4 * tiles * c                   # one row combination of the input band
-        per_block += 6 * tiles * filters             # four sums of M, a partial sum, a result
-        values = max(values, v + streams * per_block)
+        plan = _Plan(config, t, n, hp, wp, c, filters, parallel)
+        v = 0
+        if (t.m * plan.th + 2, t.m * plan.tw + 2) != (hp, wp):     # odd size
+            v += n * (t.m * plan.th + 2) * (t.m * plan.tw + 2) * c
+            v += n * t.m * plan.th * t.m * plan.tw * filters
+        values = max(values, v + plan.concurrent * plan.most * plan.per_tile)
     return 4 * values
 
 
+def transformed_bytes(config: EngineConfig, c: int, filters: int, n: int, oh: int, ow: int
+                      ) -> int:
+    """Bytes of the transformed kernel U a Winograd layer keeps while it runs."""
+    t = choose(config, (3, 3), (1, 1), (1, 1), 1, c, filters, n, oh, ow)
+    return 0 if t is None else t.alpha ** 2 * c * filters * 4
+
+
 def winograd3x3(eng: Engine, xp: np.ndarray, w: np.ndarray, bias: np.ndarray | None,
-                act: str | None, act_alpha: float = 0.01) -> np.ndarray:
+                act: str | None, act_alpha: float = 0.01, u: np.ndarray | None = None
+                ) -> np.ndarray:
     """A stride-1, undilated 3×3 convolution of the already padded ``xp`` (N×H×W×C) with the
-    HWIO kernel ``w``; the output is (H − 2)×(W − 2). Large maps go in blocks of tile rows
-    (each: input transform, 16 GEMMs, output transform, bias and activation, in cache) on the
-    worker threads; small maps are transformed whole and the 16 GEMMs share the threads."""
+    HWIO kernel ``w``; the output is (H − 2)×(W − 2). ``u``: the kernel already transformed by
+    :func:`winograd_weights` for the transform :func:`choose` picks (its first axis tells
+    which); else it is made here."""
     n, hp, wp, c = xp.shape
     filters = w.shape[3]
-    plan = _Plan(eng.config, n, hp, wp, c, filters, eng.parallel)
-    oh, ow, th, tw = plan.oh, plan.ow, plan.th, plan.tw
-    if (2 * th + 2, 2 * tw + 2) != (hp, wp):       # odd output: one more zero row/column
-        xp = pad_nhwc(eng, xp, 0, 2 * th + 2 - hp, 0, 2 * tw + 2 - wp)
-    u = winograd_weights(eng, w)
-    out = np.empty((n, oh, ow, filters), F32)
+    oh, ow = positions(hp, 3, 1), positions(wp, 3, 1)
+    if u is None:
+        t = choose(eng.config, (3, 3), (1, 1), (1, 1), 1, c, filters, n, oh, ow) or transform(2)
+        u = winograd_weights(eng, w, t)
+    t = transform(4 if u.shape[0] == 36 else 2)
+    plan = _Plan(eng.config, t, n, hp, wp, c, filters, eng.parallel)
+    m, a, th, tw = t.m, t.alpha, plan.th, plan.tw
+    if (m * th + 2, m * tw + 2) != (hp, wp):       # odd size: zero rows/columns to whole tiles
+        xp = pad_nhwc(eng, xp, 0, m * th + 2 - hp, 0, m * tw + 2 - wp)
+    full = np.empty((n, m * th, m * tw, filters), F32)
+    x0, x1, x2, x3 = xp.strides
+    y0, y1, y2, y3 = full.strides
+    scratch = Scratch(plan.most * plan.per_tile)
 
-    def finish(dst: np.ndarray) -> None:
-        if bias is not None:
-            dst += bias
-        activate(dst, act, True, act_alpha)
-
-    if plan.whole:                                  # few tiles: whole map, GEMMs in parallel
-        tiles = n * th * tw
-        v = np.empty((16, tiles, c), F32)
-        m = np.empty((16, tiles, filters), F32)
-        _tiles_in(xp, th, tw, v)
-        eng.each(lambda k: np.matmul(v[k], u[k], out=m[k]), range(16))
-        _tiles_out(m, out, n, th, tw)
-        finish(out)
-        return out
-    most = plan.most
-    scratch = Scratch(16 * most * (c + filters))
-
-    def block(span: Block) -> None:
+    def run_block(span: Block, each: bool) -> None:
         n0, n1, t0, t1 = span
-        rows, nb = t1 - t0, n1 - n0
+        nb, rows = n1 - n0, t1 - t0
         tiles = nb * rows * tw
         with scratch.take() as buf:
-            v = buf[:16 * tiles * c].reshape(16, tiles, c)
-            m = buf[16 * most * c:16 * most * c + 16 * tiles * filters].reshape(
-                16, tiles, filters)
-            _tiles_in(xp[n0:n1, 2 * t0:2 * t1 + 2], rows, tw, v)
-            for k in range(16):
-                np.matmul(v[k], u[k], out=m[k])
-            dst = out[n0:n1, 2 * t0:min(oh, 2 * t1)]
-            _tiles_out(m, dst, nb, rows, tw)
-        finish(dst)
+            cut = np.cumsum([0, a * a * tiles * c, a * a * tiles * c, a * a * tiles * filters])
+            d, v, prod = (buf[cut[i]:cut[i + 1]] for i in range(3))
+            y = buf[cut[3]:cut[3] + m * m * tiles * filters]
+            # D[(i, j), image, tile row, tile column, channel] = x[m·row + i, m·column + j]
+            src = as_strided(xp[n0:n1, m * t0:], (a, a, nb, rows, tw, c),
+                             (x1, x2, x0, m * x1, m * x2, x3), writeable=False)
+            dst = d.reshape(a, a, nb, rows, tw, c)
+            if each:
+                eng.each(lambda i: np.copyto(dst[i], src[i]), range(a))
+            else:
+                np.copyto(dst, src)
+            vm, dm = v.reshape(a * a, tiles * c), d.reshape(a * a, tiles * c)
+            pm = prod.reshape(a * a, tiles, filters)
+            ym = y.reshape(m * m, tiles, filters)
+            if each:
+                eng.matmul(t.bt, dm, out=vm)
+                parts = _cuts(a * a, eng.workers)
+                eng.each(lambda k: np.matmul(v.reshape(a * a, tiles, c)[parts[k]:parts[k + 1]],
+                                             u[parts[k]:parts[k + 1]],
+                                             out=pm[parts[k]:parts[k + 1]]),
+                         range(len(parts) - 1))
+                eng.matmul(t.at, pm.reshape(a * a, tiles * filters),
+                           out=ym.reshape(m * m, tiles * filters))
+            else:
+                np.matmul(t.bt, dm, out=vm)
+                np.matmul(v.reshape(a * a, tiles, c), u, out=pm)
+                np.matmul(t.at, pm.reshape(a * a, tiles * filters),
+                          out=ym.reshape(m * m, tiles * filters))
+            target = as_strided(full[n0:n1, m * t0:], (m, m, nb, rows, tw, filters),
+                                (y1, y2, y0, m * y1, m * y2, y3))
+            out_tiles = ym.reshape(m, m, nb, rows, tw, filters)
 
-    eng.each(block, plan.blocks)
-    return out
+            def finish(p: int) -> None:
+                part = out_tiles[p]
+                if bias is not None:
+                    part += bias
+                target[p] = activate(part, act, True, act_alpha)
+
+            if each:
+                eng.each(finish, range(m))
+            else:
+                for p in range(m):
+                    finish(p)
+
+    if plan.whole:
+        run_block(plan.blocks[0], True)
+    else:
+        eng.each(lambda span: run_block(span, False), plan.blocks)
+    if full.shape[1:3] == (oh, ow):
+        return full
+    return np.ascontiguousarray(full[:, :oh, :ow])
+
+
+def _cuts(total: int, parts: int) -> list[int]:
+    """``parts`` + 1 cut points splitting ``total`` items evenly."""
+    parts = max(1, min(parts, total))
+    return [total * i // parts for i in range(parts + 1)]
