@@ -197,15 +197,12 @@ def winograd3x3(eng: Engine, xp: np.ndarray, w: np.ndarray, bias: np.ndarray | N
             vm, dm = v.reshape(a * a, tiles * c), d.reshape(a * a, tiles * c)
             pm = prod.reshape(a * a, tiles, filters)
             ym = y.reshape(m * m, tiles, filters)
-            if each:
-                eng.matmul(t.bt, dm, out=vm)
-                parts = _cuts(a * a, eng.workers)
-                eng.each(lambda k: np.matmul(v.reshape(a * a, tiles, c)[parts[k]:parts[k + 1]],
-                                             u[parts[k]:parts[k + 1]],
-                                             out=pm[parts[k]:parts[k + 1]]),
-                         range(len(parts) - 1))
-                eng.matmul(t.at, pm.reshape(a * a, tiles * filters),
-                           out=ym.reshape(m * m, tiles * filters))
+            if each:        # the whole map: every stage in small pieces, taken as workers free up
+                _by_columns(eng, t.bt, dm, vm, tiles, c)
+                eng.each(lambda k: np.matmul(v.reshape(a * a, tiles, c)[k], u[k], out=pm[k]),
+                         range(a * a))
+                _by_columns(eng, t.at, pm.reshape(a * a, tiles * filters),
+                            ym.reshape(m * m, tiles * filters), tiles, filters)
             else:
                 np.matmul(t.bt, dm, out=vm)
                 np.matmul(v.reshape(a * a, tiles, c), u, out=pm)
@@ -236,7 +233,11 @@ def winograd3x3(eng: Engine, xp: np.ndarray, w: np.ndarray, bias: np.ndarray | N
     return np.ascontiguousarray(full[:, :oh, :ow])
 
 
-def _cuts(total: int, parts: int) -> list[int]:
-    """``parts`` + 1 cut points splitting ``total`` items evenly."""
-    parts = max(1, min(parts, total))
-    return [total * i // parts for i in range(parts + 1)]
+def _by_columns(eng: Engine, a: np.ndarray, b: np.ndarray, out: np.ndarray, tiles: int,
+                width: int) -> None:
+    """``out = a @ b`` for a transform (``b``: tiles × ``width`` values per row), in bands of
+    whole tiles, several per worker so that a worker slowed by other load holds no one up."""
+    parts = min(tiles, 4 * eng.workers)
+    cuts = [tiles * i // parts * width for i in range(parts + 1)]
+    eng.each(lambda i: np.matmul(a, b[:, cuts[i]:cuts[i + 1]], out=out[:, cuts[i]:cuts[i + 1]]),
+             range(parts))
