@@ -396,8 +396,12 @@ def test_grid_enlarges_small_maps_and_caps_their_number():
 # --- memory --------------------------------------------------------------------------------------
 
 def test_max_memory_refuses_with_a_helpful_message(cli):
+    from cnncalc import analyse, engine, load
+    # the layer named is where the estimate (random weights, streamed under this budget) peaks
+    est = engine.estimate_memory(analyse(load("vgg16")), streamed=True)
+    assert est.at.type == "conv" and 100 * 2 ** 20 < est.peak < 300 * 2 ** 20
     res = cli("vgg16", "--run", "--max-memory", "100M")
-    assert_clean_error(res, "--run would need about", "at layer 12 'block4_conv2'",
+    assert_clean_error(res, "--run would need about", f"at layer {est.at.index} '{est.at.path}'",
                        "more than the limit of 100.0 MiB (--max-memory); try --input smaller "
                        "than 224x224x3")
     res = cli("vgg16", "--run", "--batch", "64", "--max-memory", "1G")
