@@ -12,14 +12,25 @@ from .config import F32
 from .threads import Engine
 
 RNG_CHUNK = 1 << 20            # values per independently seeded stream
+RAW_STEP = 1 << 16             # 64-bit draws per step: 512 KiB, in cache while converted
 
 
 def fill_chunk(part: np.ndarray, bound: float, seed: tuple[int, ...], c: int) -> None:
-    """Chunk ``c`` (2^20 values, or fewer at the end) of a seeded U(−bound, bound) array."""
-    gen = np.random.Generator(np.random.SFC64(np.random.SeedSequence([*seed, c])))
-    gen.random(out=part, dtype=F32)
-    part *= F32(2 * bound)
-    part -= F32(bound)
+    """Chunk ``c`` (2^20 values, or fewer at the end) of a seeded U(−bound, bound) array.
+
+    Each 64-bit draw of the SFC64 generator gives two values: 23 random bits of each 32-bit
+    half become the mantissa of a float in [1, 2) (the usual exponent trick), which is scaled
+    to [−bound, bound). About twice as fast as ``Generator.random(dtype=float32)``, which makes
+    one call per value; the values are as uniform (a 2^-23 grid)."""
+    bits_gen = np.random.SFC64(np.random.SeedSequence([*seed, c]))
+    scale, shift = F32(2 * bound), F32(3 * bound)
+    for s in range(0, part.size, 2 * RAW_STEP):
+        dst = part[s:s + 2 * RAW_STEP]
+        bits = bits_gen.random_raw((dst.size + 1) // 2).view(np.uint32)[:dst.size]
+        bits >>= 9
+        bits |= 0x3F800000                   # exponent 0: the float 1.mantissa
+        np.multiply(bits.view(F32), scale, out=dst)
+        dst -= shift
 
 
 def uniform(shape: tuple[int, ...], bound: float, seed: tuple[int, ...],
