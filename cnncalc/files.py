@@ -12,10 +12,8 @@ No NumPy or Pillow here: callers hand in bytes or write to the open file themsel
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -46,6 +44,7 @@ def atomic_file(path: str | os.PathLike[str], what: str) -> Iterator[BinaryIO]:
     tmp: str | None = None
     try:
         # a short fixed prefix: the temporary name must fit wherever the target's name fits
+        import tempfile              # only when writing (keeps start-up light)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".cnncalc-", suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
             yield fh
@@ -73,6 +72,7 @@ def short_name(stem: str, suffix: str, limit: int = MAX_FILE_NAME_BYTES) -> str:
     name = stem + suffix
     if len(name.encode("utf-8")) <= limit:
         return name
+    import hashlib
     tag = "~" + hashlib.sha1(stem.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     room = limit - len(tag.encode("utf-8")) - len(suffix.encode("utf-8"))
     cut = stem.encode("utf-8")[:max(room, 0)].decode("utf-8", "ignore")
