@@ -119,8 +119,12 @@ class _Plan:
         self.th, self.tw = -(-self.oh // m), -(-self.ow // m)
         self.per_tile = a2 * (2 * c + filters) + m * m * filters      # D, V, M and Y values
         row = self.tw * self.per_tile * 4                  # bytes per row of tiles
-        self.blocks: list[Block] = split_blocks(n, self.th, row, config.winograd_block_bytes,
-                                                config.workers, parallel)
+        # a block multiplies its tiles by all of U (α²·C·F values): with fewer tiles than
+        # filters, reading and packing U would cost more than the products
+        fewest = max(filters, config.winograd_min_block_tiles)
+        budget = max(config.winograd_block_bytes, -(-fewest // self.tw) * row)
+        self.blocks: list[Block] = split_blocks(n, self.th, row, budget, config.workers,
+                                                parallel)
         self.whole = parallel and len(self.blocks) < 2 * config.workers
         if self.whole:
             self.blocks = [(0, n, 0, self.th)]
