@@ -267,14 +267,125 @@ def _expanded_size(node: yaml.Node, sizes: dict[int, int], active: set[int]) -> 
 
 
 def _load_yaml(text: str) -> Any:
-    """``yaml.load`` with :func:`_expanded_size` checked between composing and constructing."""
+    """``yaml.load`` with :func:`_expanded_size` checked between composing and constructing.
+    A text without anchors (so without aliases) is first built straight from libyaml's events
+    (:func:`_from_events`); whatever that leaves (an error, a merge key, a tag other than the
+    plain ones) is loaded again the full way, which reports it as it always has."""
     _count_items(text)
     if _FastLoader is not None:
         try:
+            if "&" not in text:
+                try:
+                    return _from_events(text)
+                except (_Unusual, CnnCalcError, RecursionError):
+                    pass
             return _load_with(_FastLoader, text)
         except yaml.YAMLError:
             pass            # report it with the pure-Python parser's clearer message
     return _load_with(_Loader, text)
+
+
+class _Unusual(Exception):
+    """Something :func:`_from_events` leaves to the full loader."""
+
+
+_MAP_TAG, _SEQ_TAG = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+# scalar tags whose safe constructors make immutable values (so one value may stand for every
+# scalar of the same text): null, bool, int, float, str, timestamp, binary
+_SCALAR_TAGS = frozenset("tag:yaml.org,2002:" + t for t in
+                         ("null", "bool", "int", "float", "str", "timestamp", "binary"))
+_NODE_EVENTS = (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_EVENT_DEPTH = 100      # deeper: the full loader (whose limit is the recursion limit) decides
+
+
+def _from_events(text: str) -> Any:
+    """The document :func:`_load_with` would construct, built while libyaml parses it: no node
+    tree (about 3 KB per layer entry, with two marks per node) is ever held, only the values.
+    Used only for a text without anchors (no alias can expand); anything else that is not plain
+    data (a merge key ``<<``, an unusual tag, a duplicate or unhashable key, a value its
+    constructor refuses, nesting past ``_EVENT_DEPTH``, a second document) raises
+    :class:`_Unusual` or the constructor's error, and the caller loads the text the full way.
+    Each distinct scalar text is resolved and constructed once, by the loader's own resolver and
+    constructors, and its (immutable) value is shared by every scalar of that text."""
+    loader = _FastLoader(text)
+    assert not loader.yaml_path_resolvers     # resolution depends only on the scalar
+    get = loader.get_event
+    resolve = loader.resolve
+    constructors = loader.yaml_constructors
+    plain: dict[str, Any] = {}       # a plain scalar's text → its value
+    quoted: dict[str, Any] = {}      # a quoted (untagged) scalar's text → its value
+
+    def scalar(ev: Any) -> Any:
+        tag = ev.tag
+        if tag is None or tag == "!":
+            tag = resolve(yaml.ScalarNode, ev.value, ev.implicit)
+        if tag not in _SCALAR_TAGS:
+            raise _Unusual
+        node = yaml.ScalarNode(tag, ev.value, ev.start_mark, ev.end_mark, ev.style)
+        return constructors[tag](loader, node)
+
+    def value(ev: Any, depth: int) -> Any:
+        kind = type(ev)
+        if kind not in _NODE_EVENTS or ev.anchor is not None:
+            raise _Unusual                              # an alias, an anchor, or no value
+        if kind is yaml.ScalarEvent:
+            if ev.tag is not None:
+                return scalar(ev)
+            cache = plain if ev.implicit[0] else quoted
+            try:
+                return cache[ev.value]
+            except KeyError:
+                made = cache[ev.value] = scalar(ev)
+                return made
+        if depth >= _EVENT_DEPTH:
+            raise _Unusual
+        if kind is yaml.MappingStartEvent:
+            tag = ev.tag
+            if tag is None or tag == "!":
+                tag = resolve(yaml.MappingNode, None, ev.implicit)
+            if tag != _MAP_TAG:
+                raise _Unusual
+            data = LDict()
+            data.line = ev.start_mark.line + 1
+            while True:
+                ev = get()
+                if type(ev) is yaml.MappingEndEvent:
+                    return data
+                key = value(ev, depth + 1)
+                try:
+                    if key in data:
+                        raise _Unusual          # a duplicate key
+                except TypeError:
+                    raise _Unusual from None    # an unhashable key
+                data[key] = value(get(), depth + 1)
+        if kind is yaml.SequenceStartEvent:
+            tag = ev.tag
+            if tag is None or tag == "!":
+                tag = resolve(yaml.SequenceNode, None, ev.implicit)
+            if tag != _SEQ_TAG:
+                raise _Unusual
+            items = LList()
+            items.line = ev.start_mark.line + 1
+            while True:
+                ev = get()
+                if type(ev) is yaml.SequenceEndEvent:
+                    return items
+                items.append(value(ev, depth + 1))
+        raise _Unusual
+
+    try:
+        get()                                           # the stream's start
+        ev = get()
+        if type(ev) is yaml.StreamEndEvent:
+            return None                                 # no document
+        if type(ev) is not yaml.DocumentStartEvent:
+            raise _Unusual
+        doc = value(get(), 0)
+        if type(get()) is not yaml.DocumentEndEvent or type(get()) is not yaml.StreamEndEvent:
+            raise _Unusual                              # e.g. a second document
+        return doc
+    finally:
+        loader.dispose()
 
 
 def _load_with(loader_class: Any, text: str) -> Any:
