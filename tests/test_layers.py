@@ -325,6 +325,22 @@ def test_param_error_is_a_value_error():
         REGISTRY["conv"](filters=0, kernel=3)
 
 
+def test_layers_share_validated_values_but_never_a_remembered_error():
+    """Issue 8: the layers of a long spec share one validated `(3, 3)` kernel (memory); the
+    memo is keyed by the raw value's type too (`true` is not 1) and keeps no errors."""
+    conv = REGISTRY["conv"]
+    a, b = conv(filters=8, kernel=3), conv(filters=8, kernel=3, padding="same")
+    c = conv(filters=8, kernel=3, padding="SAME")
+    assert a.kernel == (3, 3) and a.kernel is b.kernel and a.stride is b.stride
+    assert b.padding == c.padding == "same"
+    conv(filters=1, kernel=3)
+    for _ in range(2):
+        with pytest.raises(ParamError, match="filters must be an integer, got True"):
+            conv(filters=True, kernel=3)
+        with pytest.raises(ParamError, match="kernel must be >= 1"):
+            conv(filters=8, kernel=0)
+
+
 # --- parameter counts and MACs against PyTorch -------------------------------------------
 
 def torch_counts(module) -> tuple[int, int]:
