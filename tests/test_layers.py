@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from conftest import DictWeights
+from conftest import analyse_text as analyse
 from hypothesis import strategies as st
 
 import cnncalc
@@ -339,6 +340,16 @@ def test_layers_share_validated_values_but_never_a_remembered_error():
             conv(filters=True, kernel=3)
         with pytest.raises(ParamError, match="kernel must be >= 1"):
             conv(filters=8, kernel=0)
+
+
+def test_equal_windows_share_one_geometry_and_errors_are_raised_each_time():
+    conv = "  - conv: {filters: 4, kernel: 3, padding: same}\n"
+    a = analyse("input: 16x16x4\nlayers:\n" + conv * 3)
+    assert a.layers[0].geometry.pads == (1, 1, 1, 1)
+    assert a.layers[0].geometry is a.layers[1].geometry is a.layers[2].geometry
+    for _ in range(2):
+        with pytest.raises(CnnCalcError, match="kernel 5 is larger than the padded input"):
+            analyse("input: 4x4x1\nlayers:\n  - conv: {filters: 1, kernel: 5}\n")
 
 
 # --- parameter counts and MACs against PyTorch -------------------------------------------

@@ -47,10 +47,32 @@ def _floor_note(axis: int, n: int, f: int, s: int, d: int, before: int, after: i
             f"number; floored to {out}, {what}")
 
 
+_WINDOWS: dict[tuple, tuple[Window, tuple[str, ...]]] = {}
+_WINDOWS_MAX = 4096
+
+
 def resolve_window(h: int, w: int, kernel: tuple[int, int], stride: tuple[int, int],
                    dilation: tuple[int, int], pad: str | tuple[int, int, int, int],
                    ceil_mode: bool = False) -> tuple[Window, tuple[str, ...]]:
-    """Output size, concrete padding and floor-division warnings for a sliding window."""
+    """Output size, concrete padding and floor-division warnings for a sliding window.
+
+    Remembered (a bounded memo; errors are not kept): the layers of a network repeat the same
+    windows on the same sizes, and then share one immutable result."""
+    key = (h, w, kernel, stride, dilation, pad, ceil_mode)
+    try:
+        return _WINDOWS[key]
+    except KeyError:
+        made = _resolve_window(h, w, kernel, stride, dilation, pad, ceil_mode)
+        if len(_WINDOWS) < _WINDOWS_MAX:
+            _WINDOWS[key] = made
+        return made
+    except TypeError:       # an unhashable argument (a list)
+        return _resolve_window(h, w, kernel, stride, dilation, pad, ceil_mode)
+
+
+def _resolve_window(h: int, w: int, kernel: tuple[int, int], stride: tuple[int, int],
+                    dilation: tuple[int, int], pad: str | tuple[int, int, int, int],
+                    ceil_mode: bool) -> tuple[Window, tuple[str, ...]]:
     pads: list[int] = []
     outs: list[int] = []
     notes: list[str] = []
