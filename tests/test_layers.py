@@ -347,6 +347,10 @@ def test_equal_windows_share_one_geometry_and_errors_are_raised_each_time():
     a = analyse("input: 16x16x4\nlayers:\n" + conv * 3)
     assert a.layers[0].geometry.pads == (1, 1, 1, 1)
     assert a.layers[0].geometry is a.layers[1].geometry is a.layers[2].geometry
+    # and one tuple for equal shapes, one number for a square receptive field (issue 8)
+    assert a.layers[0].output is a.layers[1].output is a.layers[2].output
+    assert a.layers[0].input_shapes is a.layers[1].input_shapes is a.layers[2].input_shapes
+    assert a.layers[2].field.rf_w is a.layers[2].field.rf_h
     for _ in range(2):
         with pytest.raises(CnnCalcError, match="kernel 5 is larger than the padded input"):
             analyse("input: 4x4x1\nlayers:\n  - conv: {filters: 1, kernel: 5}\n")

@@ -113,6 +113,8 @@ def _resolve_window(h: int, w: int, kernel: tuple[int, int], stride: tuple[int, 
 def window_field(field: Field, kernel, stride, dilation) -> Field:
     rf_h, j_h = shapes.grow(field.rf_h, field.jump_h, kernel[0], stride[0], dilation[0])
     rf_w, j_w = shapes.grow(field.rf_w, field.jump_w, kernel[1], stride[1], dilation[1])
+    if rf_w == rf_h and type(rf_w) is type(rf_h):
+        rf_w = rf_h                     # one object for a square field (a long network's memory)
     return Field(rf_h, rf_w, j_h, j_w)
 
 
