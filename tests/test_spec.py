@@ -248,18 +248,22 @@ def test_recursive_alias_and_deep_nesting_fail_cleanly():
 
 # --- the event loader (issue 8: no node tree for a text without anchors) ---------------------
 
-def _same(a, b, path="doc"):
-    """Equal values of equal types, with equal line numbers on every mapping and list."""
+def _same(a, b, path="doc", seen=None):
+    """Equal values of equal types, with equal line numbers on every mapping and list, and the
+    same sharing: a list or mapping that stands for several places (an alias) does so in both."""
+    seen = {} if seen is None else seen
     assert type(a) is type(b), path
     assert getattr(a, "line", None) == getattr(b, "line", None), path
+    if isinstance(a, (dict, list)):
+        assert seen.setdefault(id(a), id(b)) == id(b), f"{path}: shared differently"
     if isinstance(a, dict):
         assert list(a) == list(b), path
         for k in a:
-            _same(a[k], b[k], f"{path}.{k}")
+            _same(a[k], b[k], f"{path}.{k}", seen)
     elif isinstance(a, list):
         assert len(a) == len(b), path
         for i, (x, y) in enumerate(zip(a, b)):
-            _same(x, y, f"{path}[{i}]")
+            _same(x, y, f"{path}[{i}]", seen)
     else:
         assert a == b or (a != a and b != b), path
 
@@ -272,12 +276,13 @@ _PLAIN_TEXTS = [
     "- a\n- b: c\n  d: [1, {e: f}]\n- |\n  x\n  y\n- >\n  z\n- !!float 1\n- ! x\n",
     "a: !!map {b: !!seq [], 2: x, 1.5: y, true: z, ~: w}\n",
     "[" * 99 + "]" * 99, "--- a\n...\n", "~\n", "---\n", "# only a comment\n", "",
+    "a: &x [1, {b: &y c}]\nd: *x\ne: [*x, *y, *x]\n&k key: *y\nf: !!str &z 5\ng: *z\n",
 ]
 
 
 @pytest.mark.skipif(source._FastLoader is None, reason="PyYAML without libyaml")
 @pytest.mark.parametrize("text", _PLAIN_TEXTS + [
-    p.read_text() for p in sorted(spec_mod.ZOO_DIR.glob("*.yaml")) if "&" not in p.read_text()])
+    p.read_text() for p in sorted(spec_mod.ZOO_DIR.glob("*.yaml"))])
 def test_event_loader_builds_what_the_full_loader_builds(text):
     _same(source._from_events(text), source._load_with(source._FastLoader, text))
 
@@ -293,8 +298,14 @@ def test_a_plain_spec_never_builds_a_node_tree(monkeypatch):
     monkeypatch.setattr(source, "_load_with", full)
     text = "input: 32x32x16\nlayers:\n" + "  - conv: {filters: 16, kernel: 3, padding: same}\n" * 50
     assert analyse(text).layers[-1].output == (32, 32, 16)
+    text = "input: 8x8x1\nblocks:\n  b: &b [relu, flatten]\nlayers: &all\n  - block: b\n"
+    assert [r.type for r in analyse(text).layers] == ["relu", "flatten"]
     with pytest.raises(AssertionError, match="full loader"):
-        analyse("input: 32x32x16\nlayers: &a [relu]\n")
+        analyse("input: 8x8x1\nlayers: [relu, relu]\nx: &a [*a]\n")     # a recursive alias
+
+
+_ALIAS_BOMB = "".join(f"{x}: &{x} [" + ", ".join([f"*{p}"] * 9) + "]\n"
+                      for p, x in zip("abcdefg", "bcdefgh")).join(["a: &a [x]\n", "layers: *h\n"])
 
 
 @pytest.mark.skipif(source._FastLoader is None, reason="PyYAML without libyaml")
@@ -303,7 +314,9 @@ def test_a_plain_spec_never_builds_a_node_tree(monkeypatch):
     ".nan: 1\n.nan: 2\n", "? [a]\n: 1\n", "a: !!int 1.5\n", "a: !!bool maybe\n", "a: 2020-13-45\n",
     "a: " + "9" * 101 + "\n", 'a: "\\ud800"\n', "a: !!python/object:os.system x\n",
     "a: !!set {x}\n", "a: !!omap [{x: 1}]\n", "a: !custom x\n", "? !!seq [] : 1\n",
-    "a: 1\n---\nb: 2\n", "a: *x\n",
+    "a: 1\n---\nb: 2\n", "a: *x\n", "a: &a [*a]\n", "a: &a {b: *a}\n", "a: &a [&a x]\n",
+    "a: &a x\nb: &a y\n", "a: &a [x]\n<<: *a\n", "a: &a [x]\n*a : 1\n", _ALIAS_BOMB,
+    "a: &a " + "[" * 101 + "]" * 101 + "\n",
     "[" * 101 + "]" * 101, "[" * 3000 + "]" * 3000, "a: [1, 2\n", "a: b: c\n", "a: \x07\n",
 ])
 def test_what_the_event_loader_leaves_is_loaded_the_full_way(text):
