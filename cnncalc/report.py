@@ -178,6 +178,7 @@ def _numbers(v: list | tuple) -> str | None:
 
 
 _INT, _INT_FLOAT = {int}, {int, float}
+_NAMES: dict[str, str] = {}     # a key's JSON text with its colon: '"index": '
 
 
 def _dump(v: Any, newline: str, out: list[str], flush: Callable[[], None] | None) -> None:
@@ -185,10 +186,15 @@ def _dump(v: Any, newline: str, out: list[str], flush: Callable[[], None] | None
     between the items of a list once ``out`` holds a few thousand pieces."""
     if isinstance(v, dict) and v:
         inner = newline + "  "
-        sep = "{" + inner
+        sep, comma = "{" + inner, "," + inner
         for k, x in v.items():
-            key = sep + _string(str(k)) + ": "
-            sep = "," + inner
+            name = _NAMES.get(k) if type(k) is str else None
+            if name is None:
+                name = _string(str(k)) + ": "
+                if type(k) is str and len(_NAMES) < 1024:
+                    _NAMES[k] = name
+            key = sep + name
+            sep = comma
             t = type(x)                     # the common values inline: 10,000-layer specs
             if t is int:
                 out.append(key + int.__repr__(x))
