@@ -1,8 +1,10 @@
 """Reading a spec's text and parsing it as safe YAML: a file, a built-in model or standard input,
 each bounded (docs/LIMITS.md), parsed with a SafeLoader subclass that records line numbers,
 resolves numbers as YAML 1.2 does and turns values their tag cannot hold into one-line errors.
-Together with :mod:`cnncalc.spec` (which builds the model tree), the only module that imports
-yaml.
+With libyaml, the values are built straight from the parser's events (:func:`_from_events`), so
+that a 100,000-layer spec never holds PyYAML's node tree; anything out of the ordinary is loaded
+the full way (:func:`_load_with`), which reports it. Together with :mod:`cnncalc.spec` (which
+builds the model tree), the only module that imports yaml.
 """
 
 from __future__ import annotations
