@@ -13,6 +13,7 @@ from typing import Any
 
 from .errors import CnnCalcError
 from .layers import REGISTRY, Layer, ParamError, counts, fmt_shape, suggest
+from .layers.window import forget_windows
 from .shapes import IDENTITY_FIELD, Field, ShapeError, merge_fields
 from .spec import Composite, Deferred, Leaf, Model, Seq, Shape
 
@@ -150,6 +151,7 @@ def analyse(model: Model, input_shape: Shape | None = None, batch: int = 1,
         raise CnnCalcError(f"batch must be a positive integer, got {batch}")
     if model.expander is not None:
         model.expander.restart()
+    forget_windows()
     walker = _Walker(model, shape, batch, strict)
     walker.seq(model.body, 0, "", 0, None)
     if not walker.records:

@@ -51,13 +51,20 @@ _WINDOWS: dict[tuple, tuple[Window, tuple[str, ...]]] = {}
 _WINDOWS_MAX = 4096
 
 
+def forget_windows() -> None:
+    """Start :func:`resolve_window`'s memo afresh: each analysis calls this first, so the memo
+    holds the windows of one analysis and never a result of formulas that have changed since
+    (a test that breaks one on purpose)."""
+    _WINDOWS.clear()
+
+
 def resolve_window(h: int, w: int, kernel: tuple[int, int], stride: tuple[int, int],
                    dilation: tuple[int, int], pad: str | tuple[int, int, int, int],
                    ceil_mode: bool = False) -> tuple[Window, tuple[str, ...]]:
     """Output size, concrete padding and floor-division warnings for a sliding window.
 
-    Remembered (a bounded memo; errors are not kept): the layers of a network repeat the same
-    windows on the same sizes, and then share one immutable result."""
+    Remembered during an analysis (a bounded memo; errors are not kept): the layers of a network
+    repeat the same windows on the same sizes, and then share one immutable result."""
     key = (h, w, kernel, stride, dilation, pad, ceil_mode)
     try:
         return _WINDOWS[key]
