@@ -225,11 +225,9 @@ print(wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
 """
 
 
-def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
-    """Wall seconds and peak resident memory (bytes) of one process (``env``: its environment,
-    by default this one's)."""
-    p = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], capture_output=True, text=True,
-                       env=env)
+def measure(cmd: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak resident memory (bytes) of one process."""
+    p = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], capture_output=True, text=True)
     if p.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed: {p.stderr[-500:]}")
     wall, rss = p.stdout.split()

@@ -12,7 +12,7 @@ The specs are flat `layers:` lists on 32x32x16, one `conv: {filters: 16, kernel:
 same}` item per layer, written out in full (bench_startup.generated_spec) so that the YAML parser
 sees every layer. Before timing, each spec's JSON output is checked to list every layer.
 
-Each process is started from a small wrapper process (bench_forward.measure) that reports its
+Each process is started from a small wrapper process (as in bench_forward.py) that reports its
 wall time and its peak RSS (ru_maxrss of the child), so that this process's own memory never
 leaks into the figure. After one untimed warm-up round the rounds are interleaved (each case
 once per round, the order rotated every round). The machine is shared: the goals are judged on
@@ -34,8 +34,7 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
-# sibling modules: the script's folder is on sys.path
-from bench_forward import measure
+# sibling module: the script's folder is on sys.path
 from bench_startup import cnncalc_command, generated_spec, machine
 
 LAYER = "conv: {filters: 16, kernel: 3, padding: same}"
@@ -43,6 +42,30 @@ SMALL, LARGE = 10_000, 100_000
 GOAL_SMALL_VS_BASELINE = 10.0        # time of the 10k run / the import baseline
 GOAL_LARGE_VS_SMALL = 11.0           # time of the 100k run / the 10k run
 GOAL_BYTES_PER_LAYER = 4096          # (peak RSS 100k - peak RSS 10k) / 90,000
+
+
+# Runs a command with its output to /dev/null and prints its wall time and peak RSS (bytes).
+# As in bench_forward.py: Linux carries the parent's resident high-water mark over to a child
+# that it forks, so the command is started from this small process, not from the benchmark.
+_WRAPPER = r"""
+import resource, subprocess, sys, time
+t = time.perf_counter()
+p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+wall = time.perf_counter() - t
+if p.returncode:
+    sys.exit(p.stderr.decode(errors="replace")[-500:] or f"exit {p.returncode}")
+print(wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
+"""
+
+
+def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Wall seconds and peak resident memory (bytes) of one process."""
+    p = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], capture_output=True, text=True,
+                       env=env)
+    if p.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed: {p.stderr[-500:]}")
+    wall, rss = p.stdout.split()
+    return float(wall), int(rss)
 
 
 def check_output(cmd: list[str], n_layers: int, env: dict[str, str]) -> None:
