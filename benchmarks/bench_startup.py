@@ -41,14 +41,18 @@ assert stats.total_params == 138357544, stats.total_params
 """
 
 
-def generated_spec(n_layers: int) -> str:
-    """A flat sequential spec of exactly ``n_layers`` leaf layers (conv/batchnorm/relu cycles
-    on a small map), written out in full so that the YAML parser sees every layer."""
-    lines = ["name: generated", "description: generated 10,000-layer benchmark spec",
+# the default layer cycle of generated_spec: conv/batchnorm/relu on a small map
+CONV_BN_RELU = ("conv: {filters: 16, kernel: 3, padding: 1}", "batchnorm", "relu")
+
+
+def generated_spec(n_layers: int, cycle: tuple[str, ...] = CONV_BN_RELU) -> str:
+    """A flat sequential spec on 32x32x16 of exactly ``n_layers`` leaf layers (the entries of
+    ``cycle`` repeated), written out in full, one ``layers:`` item per layer, so that the YAML
+    parser sees every layer."""
+    lines = ["name: generated", f"description: generated {n_layers:,}-layer benchmark spec",
              "input: 32x32x16", "layers:"]
-    cycle = ["  - conv: {filters: 16, kernel: 3, padding: 1}", "  - batchnorm", "  - relu"]
     for i in range(n_layers):
-        lines.append(cycle[i % 3])
+        lines.append("  - " + cycle[i % len(cycle)])
     return "\n".join(lines) + "\n"
 
 

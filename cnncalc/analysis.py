@@ -13,6 +13,7 @@ from typing import Any
 
 from .errors import CnnCalcError
 from .layers import REGISTRY, Layer, ParamError, counts, fmt_shape, suggest
+from .layers.window import forget_windows
 from .shapes import IDENTITY_FIELD, Field, ShapeError, merge_fields
 from .spec import Composite, Deferred, Leaf, Model, Seq, Shape
 
@@ -150,6 +151,7 @@ def analyse(model: Model, input_shape: Shape | None = None, batch: int = 1,
         raise CnnCalcError(f"batch must be a positive integer, got {batch}")
     if model.expander is not None:
         model.expander.restart()
+    forget_windows()
     walker = _Walker(model, shape, batch, strict)
     walker.seq(model.body, 0, "", 0, None)
     if not walker.records:
@@ -171,6 +173,8 @@ class _Walker:
         self.open: list[str] = []       # names of the composites being walked, outermost first
         self.floor_ok = int(model.floor_ok)   # > 0: floors are acknowledged (`floor: ok`)
         self.block_inputs: list[Shape] = []   # the input shapes of the blocks being walked
+        # one tuple for equal shapes (and equal input-shape lists): a long network repeats them
+        self.same: dict[tuple, tuple] = {}
 
     def field(self, node: int) -> Field:
         return self.records[node - 1].field if node else IDENTITY_FIELD
@@ -297,13 +301,16 @@ class _Walker:
             fld = fields[0]
         else:
             fld = merge_fields(fields)
+        same = self.same
+        output = same.setdefault(res.output, res.output)
+        in_tuple = tuple(in_shapes)
         rec = LayerRecord(index, path.rsplit(".", 1)[-1], type_, path, depth, tuple(inputs),
-                          tuple(in_shapes), res.output, n.weights, n.biases,
+                          same.setdefault(in_tuple, in_tuple), output, n.weights, n.biases,
                           n.non_trainable, res.macs * self.batch, fld, notes, layer,
                           res.geometry, line)
         self.records.append(rec)
         self.rows.append(rec)
-        self.shapes.append(res.output)
+        self.shapes.append(output)
         return index
 
     def synthetic(self, type_: str, path: str, depth: int, x: int, line: int | None,

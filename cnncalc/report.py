@@ -12,7 +12,8 @@ import io
 import json
 import re
 from fractions import Fraction
-from typing import Any, Callable, Iterable, Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import Any, Callable, Iterable, NamedTuple
 
 from .errors import printable
 from .analysis import Analysis, Group, LayerRecord
@@ -24,7 +25,7 @@ from .layers import fmt_shape
 
 def num(v: Fraction | int) -> int | float:
     """A Fraction as an int when whole, else a float (JSON)."""
-    if isinstance(v, Fraction):
+    if type(v) is not int and isinstance(v, Fraction):
         return int(v) if v.denominator == 1 else float(v)
     return v
 
@@ -144,66 +145,74 @@ def dumps(obj: Any) -> str:
     Written out by hand around the C encoder because ``json.dumps(indent=2)`` falls back to
     the pure-Python encoder: 10,000 layers took 0.5 s that way."""
     out: list[str] = []
-    _dump(obj, "\n", out)
+    _dump(obj, "\n", out, None)
     return "".join(out)
 
 
-class _Sink(list):
-    """Pieces of text, handed to ``write`` every few thousand (streamed output)."""
-
-    def __init__(self, write: Callable[[str], Any]):
-        super().__init__()
-        self.write = write
-
-    def append(self, piece: str) -> None:
-        super().append(piece)
-        if len(self) >= 4096:
-            self.flush()
-
-    def flush(self) -> None:
-        self.write("".join(self))
-        self.clear()
-
-
 def write_json(obj: Any, write: Callable[[str], Any]) -> None:
-    """:func:`dumps` written out piece by piece (a lazy ``"layers"`` is consumed as it goes),
-    with a final newline."""
-    sink = _Sink(write)
-    _dump(obj, "\n", sink)
-    sink.append("\n")
-    sink.flush()
+    """:func:`dumps` written out piece by piece (a lazy ``"layers"`` is consumed as it goes,
+    the text handed to ``write`` every few thousand pieces), with a final newline."""
+    out: list[str] = []
+
+    def flush() -> None:
+        write("".join(out))
+        out.clear()
+
+    _dump(obj, "\n", out, flush)
+    out.append("\n")
+    flush()
+
+
+_FLUSH_PIECES = 4096
 
 
 def _numbers(v: list | tuple) -> str | None:
     """``[224, 224, 3]`` for a list of plain finite numbers, else None."""
-    if all(type(x) is int for x in v):
+    types = set(map(type, v))
+    if types == _INT:
         return "[" + ", ".join(map(int.__repr__, v)) + "]"
-    if not all(type(x) in (int, float) and x - x == 0 for x in v):   # finite numbers
+    if not types <= _INT_FLOAT or not all(x - x == 0 for x in v):   # finite numbers
         return None
     text = "[" + ", ".join(map(repr, v)) + "]"
     return text if _FLAT_LIST.fullmatch(text) else None
 
 
-def _dump(v: Any, newline: str, out: list[str]) -> None:
+_INT, _INT_FLOAT = {int}, {int, float}
+_NAMES: dict[str, str] = {}     # a key's JSON text with its colon: '"index": '
+
+
+def _dump(v: Any, newline: str, out: list[str], flush: Callable[[], None] | None) -> None:
+    """``v`` as indented JSON, appended to ``out`` in pieces; ``flush`` (when given) is called
+    between the items of a list once ``out`` holds a few thousand pieces."""
     if isinstance(v, dict) and v:
         inner = newline + "  "
-        sep = "{" + inner
+        sep, comma = "{" + inner, "," + inner
         for k, x in v.items():
-            key = sep + _string(str(k)) + ": "
-            sep = "," + inner
-            t = type(x)                     # the common scalars inline: 10,000-layer specs
+            name = _NAMES.get(k) if type(k) is str else None
+            if name is None:
+                name = _string(str(k)) + ": "
+                if type(k) is str and len(_NAMES) < 1024:
+                    _NAMES[k] = name
+            key = sep + name
+            sep = comma
+            t = type(x)                     # the common values inline: 10,000-layer specs
             if t is int:
                 out.append(key + int.__repr__(x))
             elif t is str:
                 out.append(key + _string(x))
             elif x is None:
                 out.append(key + "null")
+            elif t is list and x and (text := _numbers(x)) is not None:
+                out.append(key + text)
             else:
                 out.append(key)
-                _dump(x, inner, out)
+                _dump(x, inner, out, flush)
         out.append(newline + "}")
-    elif isinstance(v, Iterator) or (isinstance(v, (list, tuple)) and v):
-        text = None if isinstance(v, Iterator) else _numbers(v)   # a lazy list: as they come
+        return
+    t = type(v)
+    lazy = t is not list and t is not tuple and isinstance(v, Iterator)
+    if lazy or (isinstance(v, (list, tuple)) and v):
+        text = None if lazy else _numbers(v)    # a lazy list: as they come
         if text is not None:
             out.append(text)
             return
@@ -211,8 +220,10 @@ def _dump(v: Any, newline: str, out: list[str]) -> None:
         sep = "[" + inner
         for x in v:
             out.append(sep)
-            _dump(x, inner, out)
+            _dump(x, inner, out, flush)
             sep = "," + inner
+            if flush is not None and len(out) >= _FLUSH_PIECES:
+                flush()
         out.append("[]" if sep.startswith("[") else newline + "]")
     elif isinstance(v, str):
         out.append(_string(v))

@@ -1,8 +1,10 @@
 """Reading a spec's text and parsing it as safe YAML: a file, a built-in model or standard input,
 each bounded (docs/LIMITS.md), parsed with a SafeLoader subclass that records line numbers,
 resolves numbers as YAML 1.2 does and turns values their tag cannot hold into one-line errors.
-Together with :mod:`cnncalc.spec` (which builds the model tree), the only module that imports
-yaml.
+With libyaml, the values are built straight from the parser's events (:func:`_from_events`), so
+that a 100,000-layer spec never holds PyYAML's node tree; anything out of the ordinary is loaded
+the full way (:func:`_load_with`), which reports it. Together with :mod:`cnncalc.spec` (which
+builds the model tree), the only module that imports yaml.
 """
 
 from __future__ import annotations
@@ -267,14 +269,164 @@ def _expanded_size(node: yaml.Node, sizes: dict[int, int], active: set[int]) -> 
 
 
 def _load_yaml(text: str) -> Any:
-    """``yaml.load`` with :func:`_expanded_size` checked between composing and constructing."""
+    """``yaml.load`` with :func:`_expanded_size` checked between composing and constructing.
+    The text is first built straight from libyaml's events (:func:`_from_events`, the same
+    values, checks included); whatever that leaves (an error, a merge key, a tag other than the
+    plain ones, an alias bomb) is loaded again the full way, which reports it as it always has."""
     _count_items(text)
     if _FastLoader is not None:
         try:
+            try:
+                return _from_events(text)
+            except (_Unusual, CnnCalcError, RecursionError):
+                pass
             return _load_with(_FastLoader, text)
         except yaml.YAMLError:
             pass            # report it with the pure-Python parser's clearer message
     return _load_with(_Loader, text)
+
+
+class _Unusual(Exception):
+    """Something :func:`_from_events` leaves to the full loader."""
+
+
+_MAP_TAG, _SEQ_TAG = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+# scalar tags whose safe constructors make immutable values (so one value may stand for every
+# scalar of the same text): null, bool, int, float, str, timestamp, binary
+_SCALAR_TAGS = frozenset("tag:yaml.org,2002:" + t for t in
+                         ("null", "bool", "int", "float", "str", "timestamp", "binary"))
+_NODE_EVENTS = (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_EVENT_DEPTH = 100      # deeper: the full loader (whose limit is the recursion limit) decides
+
+
+def _from_events(text: str) -> Any:
+    """The document :func:`_load_with` would construct, built while libyaml parses it: no node
+    tree (about 3 KB per layer entry, with two marks per node) is ever held, only the values.
+
+    Anything that is not plain data raises :class:`_Unusual` or the constructor's error, and the
+    caller loads the text the full way: a merge key ``<<``, an unusual tag, a duplicate or
+    unhashable key, a value its constructor refuses, nesting past ``_EVENT_DEPTH``, a second
+    document, a duplicate, undefined or recursive anchor, and aliases that expand the document
+    to more than MAX_YAML_VALUES values (counted as :func:`_expanded_size` counts them).
+
+    Each distinct scalar text is resolved and constructed once, by the loader's own resolver and
+    constructors, and its (immutable) value is shared by every scalar of that text; an alias is
+    the anchored value itself, as PyYAML makes it."""
+    loader = _FastLoader(text)
+    assert not loader.yaml_path_resolvers     # resolution depends only on the scalar
+    get = loader.get_event
+    resolve = loader.resolve
+    constructors = loader.yaml_constructors
+    plain: dict[str, Any] = {}       # a plain scalar's text → its value
+    quoted: dict[str, Any] = {}      # a quoted (untagged) scalar's text → its value
+    anchors: dict[str, Any] = {}     # complete anchored values
+    opened: set[str] = set()         # anchors whose value is being built
+
+    def scalar(ev: Any) -> Any:
+        tag = ev.tag
+        if tag is None or tag == "!":
+            tag = resolve(yaml.ScalarNode, ev.value, ev.implicit)
+        if tag not in _SCALAR_TAGS:
+            raise _Unusual
+        node = yaml.ScalarNode(tag, ev.value, ev.start_mark, ev.end_mark, ev.style)
+        return constructors[tag](loader, node)
+
+    def value(ev: Any, depth: int) -> Any:
+        kind = type(ev)
+        if kind is yaml.ScalarEvent and ev.tag is None and ev.anchor is None:
+            cache = plain if ev.implicit[0] else quoted
+            try:
+                return cache[ev.value]
+            except KeyError:
+                made = cache[ev.value] = scalar(ev)
+                return made
+        if kind is yaml.AliasEvent:
+            try:
+                return anchors[ev.anchor]
+            except KeyError:
+                raise _Unusual from None        # undefined, or inside its own anchor
+        if kind not in _NODE_EVENTS:
+            raise _Unusual
+        name = ev.anchor
+        if name is None:
+            return build(ev, kind, depth)
+        if name in anchors or name in opened:
+            raise _Unusual                      # a duplicate anchor
+        opened.add(name)
+        made = anchors[name] = build(ev, kind, depth)
+        opened.discard(name)
+        return made
+
+    def build(ev: Any, kind: type, depth: int) -> Any:
+        if kind is yaml.ScalarEvent:
+            return scalar(ev)
+        if depth >= _EVENT_DEPTH:
+            raise _Unusual
+        tag = ev.tag
+        if kind is yaml.MappingStartEvent:
+            if tag is not None and tag != "!" and tag != _MAP_TAG:
+                raise _Unusual
+            data = LDict()
+            data.line = ev.start_mark.line + 1
+            while True:
+                ev = get()
+                if type(ev) is yaml.MappingEndEvent:
+                    return data
+                key = value(ev, depth + 1)
+                try:
+                    if key in data:
+                        raise _Unusual          # a duplicate key
+                except TypeError:
+                    raise _Unusual from None    # an unhashable key
+                data[key] = value(get(), depth + 1)
+        if tag is not None and tag != "!" and tag != _SEQ_TAG:
+            raise _Unusual
+        items = LList()
+        items.line = ev.start_mark.line + 1
+        while True:
+            ev = get()
+            if type(ev) is yaml.SequenceEndEvent:
+                return items
+            items.append(value(ev, depth + 1))
+
+    try:
+        get()                                           # the stream's start
+        ev = get()
+        if type(ev) is yaml.StreamEndEvent:
+            return None                                 # no document
+        if type(ev) is not yaml.DocumentStartEvent:
+            raise _Unusual
+        doc = value(get(), 0)
+        if type(get()) is not yaml.DocumentEndEvent or type(get()) is not yaml.StreamEndEvent:
+            raise _Unusual                              # e.g. a second document
+        if "&" in text and _value_size(doc, {}) > MAX_YAML_VALUES:
+            raise _Unusual              # an alias bomb (checked when _load_with checks it)
+        return doc
+    finally:
+        loader.dispose()
+
+
+def _value_size(value: Any, sizes: dict[int, int]) -> int:
+    """The number of YAML values ``value`` stands for with every alias expanded, as
+    :func:`_expanded_size` counts the nodes: 1 for a scalar, 1 plus the keys and the values'
+    sizes for a mapping (keys are scalars), 1 plus the items' for a list. Aliases are shared
+    values, so each list and mapping is counted once (memoised by identity); it stops counting
+    past MAX_YAML_VALUES."""
+    if not isinstance(value, (list, dict)):
+        return 1
+    key = id(value)
+    if key in sizes:
+        return sizes[key]
+    total = 1
+    children = value.values() if isinstance(value, dict) else value
+    if isinstance(value, dict):
+        total += len(value)
+    for child in children:
+        total += _value_size(child, sizes)
+        if total > MAX_YAML_VALUES:
+            break
+    sizes[key] = total
+    return total
 
 
 def _load_with(loader_class: Any, text: str) -> Any:

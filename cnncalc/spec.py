@@ -34,7 +34,7 @@ Shape = tuple[int, ...]
 
 # --- the tree ------------------------------------------------------------------------------------
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Leaf:
     type: str
     layer: Layer
@@ -44,13 +44,13 @@ class Leaf:
     floor_ok: bool = False                   # `floor: ok`: its flooring is deliberate
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Seq:
     items: list[Any] = field(default_factory=list)   # Leaf | Composite | Deferred
     written: int = 0       # entries as written (kept or not by their if:); 0: len(items)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Composite:
     kind: str                      # block | repeat | residual | parallel
     name: str
@@ -64,7 +64,7 @@ class Composite:
     floor_ok: bool = False         # `floor: ok` for every layer inside
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Deferred:
     """An entry that reads ``$in`` in its own fields or its ``if:``: built by the analysis
     (:meth:`Model.expand`) once its input shape is known. Its name and ``from:`` are fixed."""

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from conftest import DictWeights
+from conftest import analyse_text as analyse
 from hypothesis import strategies as st
 
 import cnncalc
@@ -323,6 +324,36 @@ def test_shape_errors_name_the_value(type_, params, shape, message):
 def test_param_error_is_a_value_error():
     with pytest.raises(ParamError):
         REGISTRY["conv"](filters=0, kernel=3)
+
+
+def test_layers_share_validated_values_but_never_a_remembered_error():
+    """Issue 8: the layers of a long spec share one validated `(3, 3)` kernel (memory); the
+    memo is keyed by the raw value's type too (`true` is not 1) and keeps no errors."""
+    conv = REGISTRY["conv"]
+    a, b = conv(filters=8, kernel=3), conv(filters=8, kernel=3, padding="same")
+    c = conv(filters=8, kernel=3, padding="SAME")
+    assert a.kernel == (3, 3) and a.kernel is b.kernel and a.stride is b.stride
+    assert b.padding == c.padding == "same"
+    conv(filters=1, kernel=3)
+    for _ in range(2):
+        with pytest.raises(ParamError, match="filters must be an integer, got True"):
+            conv(filters=True, kernel=3)
+        with pytest.raises(ParamError, match="kernel must be >= 1"):
+            conv(filters=8, kernel=0)
+
+
+def test_equal_windows_share_one_geometry_and_errors_are_raised_each_time():
+    conv = "  - conv: {filters: 4, kernel: 3, padding: same}\n"
+    a = analyse("input: 16x16x4\nlayers:\n" + conv * 3)
+    assert a.layers[0].geometry.pads == (1, 1, 1, 1)
+    assert a.layers[0].geometry is a.layers[1].geometry is a.layers[2].geometry
+    # and one tuple for equal shapes, one number for a square receptive field (issue 8)
+    assert a.layers[0].output is a.layers[1].output is a.layers[2].output
+    assert a.layers[0].input_shapes is a.layers[1].input_shapes is a.layers[2].input_shapes
+    assert a.layers[2].field.rf_w is a.layers[2].field.rf_h
+    for _ in range(2):
+        with pytest.raises(CnnCalcError, match="kernel 5 is larger than the padded input"):
+            analyse("input: 4x4x1\nlayers:\n  - conv: {filters: 1, kernel: 5}\n")
 
 
 # --- parameter counts and MACs against PyTorch -------------------------------------------

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import cnncalc
+from cnncalc import source
 from cnncalc import spec as spec_mod
 from cnncalc.errors import CnnCalcError
 from cnncalc.spec import load, loads, parse_shape
@@ -243,6 +244,106 @@ def test_alias_bomb_fails_fast():
 def test_recursive_alias_and_deep_nesting_fail_cleanly():
     assert "net.yaml" in error("input: 8x8x1\nlayers: &a\n  - *a\n")
     assert "net.yaml" in error("input: 8x8x1\nlayers: " + "[" * 3000 + "]" * 3000 + "\n")
+
+
+# --- the event loader (issue 8: no node tree for a text without anchors) ---------------------
+
+def _same(a, b, path="doc", seen=None):
+    """Equal values of equal types, with equal line numbers on every mapping and list, and the
+    same sharing: a list or mapping that stands for several places (an alias) does so in both."""
+    seen = {} if seen is None else seen
+    assert type(a) is type(b), path
+    assert getattr(a, "line", None) == getattr(b, "line", None), path
+    if isinstance(a, (dict, list)):
+        assert seen.setdefault(id(a), id(b)) == id(b), f"{path}: shared differently"
+    if isinstance(a, dict):
+        assert list(a) == list(b), path
+        for k in a:
+            _same(a[k], b[k], f"{path}.{k}", seen)
+    elif isinstance(a, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            _same(x, y, f"{path}[{i}]", seen)
+    else:
+        assert a == b or (a != a and b != b), path
+
+
+_PLAIN_TEXTS = [
+    "input: 8x8x1\nlayers:\n  - conv: {filters: 16, kernel: 3, padding: same}\n  - relu\n",
+    "a: [0b101, 0o17, 017, 1_000, -5, +3, 0, 190:20:30, 0x3]\n"
+    "b: [1e-6, 1.5, .5, .inf, -.inf, .nan, 1.0e+3]\nc: [yes, on, True, false, ~, null, '']\n"
+    "d: [2020-01-02, 2020-01-02 10:00:00+02:00, !!binary aGVsbG8=, !!str 12, '12', \"12\"]\n",
+    "- a\n- b: c\n  d: [1, {e: f}]\n- |\n  x\n  y\n- >\n  z\n- !!float 1\n- ! x\n",
+    "a: !!map {b: !!seq [], 2: x, 1.5: y, true: z, ~: w}\n",
+    "[" * 99 + "]" * 99, "--- a\n...\n", "~\n", "---\n", "# only a comment\n", "",
+    "a: &x [1, {b: &y c}]\nd: *x\ne: [*x, *y, *x]\n&k key: *y\nf: !!str &z 5\ng: *z\n",
+]
+
+
+@pytest.mark.skipif(source._FastLoader is None, reason="PyYAML without libyaml")
+@pytest.mark.parametrize("text", _PLAIN_TEXTS + [
+    p.read_text() for p in sorted(spec_mod.ZOO_DIR.glob("*.yaml"))])
+def test_event_loader_builds_what_the_full_loader_builds(text):
+    _same(source._from_events(text), source._load_with(source._FastLoader, text))
+
+
+@pytest.mark.skipif(source._FastLoader is None, reason="PyYAML without libyaml")
+def test_a_plain_spec_never_builds_a_node_tree(monkeypatch):
+    """The memory of a long spec (benchmarks/bench_scale.py): without anchors, the document is
+    built from the parser's events, and the full loader (a node tree, two marks per node) is
+    never started."""
+
+    def full(*args):
+        raise AssertionError("the full loader was used")
+    monkeypatch.setattr(source, "_load_with", full)
+    text = "input: 32x32x16\nlayers:\n" + "  - conv: {filters: 16, kernel: 3, padding: same}\n" * 50
+    assert analyse(text).layers[-1].output == (32, 32, 16)
+    text = "input: 8x8x1\nblocks:\n  b: &b [relu, flatten]\nlayers: &all\n  - block: b\n"
+    assert [r.type for r in analyse(text).layers] == ["relu", "flatten"]
+    with pytest.raises(AssertionError, match="full loader"):
+        analyse("input: 8x8x1\nlayers: [relu, relu]\nx: &a [*a]\n")     # a recursive alias
+
+
+_ALIAS_BOMB = "".join(f"{x}: &{x} [" + ", ".join([f"*{p}"] * 9) + "]\n"
+                      for p, x in zip("abcdefg", "bcdefgh")).join(["a: &a [x]\n", "layers: *h\n"])
+
+
+@pytest.mark.skipif(source._FastLoader is None, reason="PyYAML without libyaml")
+@pytest.mark.parametrize("text", [
+    "<<: {a: 1}\nb: 2\n", "=: 1\n", "a: =\n", "a: 1\na: 2\n", "{a: 1, a: 1}\n", "1: a\n1.0: b\n",
+    ".nan: 1\n.nan: 2\n", "? [a]\n: 1\n", "a: !!int 1.5\n", "a: !!bool maybe\n", "a: 2020-13-45\n",
+    "a: " + "9" * 101 + "\n", 'a: "\\ud800"\n', "a: !!python/object:os.system x\n",
+    "a: !!set {x}\n", "a: !!omap [{x: 1}]\n", "a: !custom x\n", "? !!seq [] : 1\n",
+    "a: 1\n---\nb: 2\n", "a: *x\n", "a: &a [*a]\n", "a: &a {b: *a}\n", "a: &a [&a x]\n",
+    "a: &a x\nb: &a y\n", "a: &a [x]\n<<: *a\n", "a: &a [x]\n*a : 1\n", _ALIAS_BOMB,
+    "a: &a " + "[" * 101 + "]" * 101 + "\n",
+    "[" * 101 + "]" * 101, "[" * 3000 + "]" * 3000, "a: [1, 2\n", "a: b: c\n", "a: \x07\n",
+])
+def test_what_the_event_loader_leaves_is_loaded_the_full_way(text):
+    """Merge keys, tags beyond plain data, duplicate or unhashable keys, values their
+    constructor refuses, deep nesting, a second document, aliases and syntax errors: the event
+    loader gives up and the full loader gives the result or the error it always gave."""
+    import yaml
+    with pytest.raises((source._Unusual, CnnCalcError, yaml.YAMLError)):
+        source._from_events(text)
+
+    def full_way():
+        try:
+            return source._load_with(source._FastLoader, text)
+        except yaml.YAMLError:
+            return source._load_with(source._Loader, text)
+
+    def outcome(load):
+        try:
+            return load(), None
+        except (CnnCalcError, yaml.YAMLError, RecursionError) as e:
+            # (a RecursionError's wording depends on where the stack ran out)
+            return None, (type(e), "" if isinstance(e, RecursionError) else str(e))
+
+    got, expected = outcome(lambda: source._load_yaml(text)), outcome(full_way)
+    assert got[1] == expected[1]
+    if got[1] is None:
+        _same(got[0], expected[0])
 
 
 def test_dollar_outside_a_block_is_not_evaluated():

@@ -188,6 +188,15 @@ def suggest_type(word: str, extra: tuple[str, ...] = ()) -> str:
     return suggest(word, list(REGISTRY) + list(extra))
 
 
+# Validated field values by (validator, field, type, raw value), for plain raw values: the
+# validators are pure and return immutable values, so the layers of a long spec share one
+# `(3, 3)` kernel or `(0, 0, 0, 0)` padding (and the work of making it). Bounded; errors are
+# never stored (the validator raises every time). Not floats: 0.0 and -0.0 are one key.
+_PLAIN = frozenset((int, str, bool))
+_CHECKED: dict[tuple[Any, str, type, Any], Any] = {}
+_CHECKED_MAX = 4096
+
+
 class Layer:
     """A leaf layer. Subclasses set ``params``, ``main``, and implement :meth:`analyse` (and
     :meth:`param_specs` when they have parameters)."""
@@ -218,11 +227,23 @@ class Layer:
                                  f"{', '.join(self.params) or '(none)'}")
         for key, (check, default) in self.params.items():
             if key in values:
-                value = check(key, values[key])
+                raw = values[key]
             elif default is REQUIRED:
                 raise ParamError(f"{self.type} needs '{key}'")
+            elif default is None:
+                setattr(self, key, None)
+                continue
             else:
-                value = default if default is None else check(key, default)
+                raw = default
+            kind = type(raw)
+            if kind in _PLAIN and len(_CHECKED) < _CHECKED_MAX:
+                memo = (check, key, kind, raw)
+                try:
+                    value = _CHECKED[memo]
+                except KeyError:
+                    value = _CHECKED[memo] = check(key, raw)
+            else:
+                value = check(key, raw)
             setattr(self, key, value)
         self.check()
 

@@ -47,10 +47,39 @@ def _floor_note(axis: int, n: int, f: int, s: int, d: int, before: int, after: i
             f"number; floored to {out}, {what}")
 
 
+_WINDOWS: dict[tuple, tuple[Window, tuple[str, ...]]] = {}
+_WINDOWS_MAX = 4096
+
+
+def forget_windows() -> None:
+    """Start :func:`resolve_window`'s memo afresh: each analysis calls this first, so the memo
+    holds the windows of one analysis and never a result of formulas that have changed since
+    (a test that breaks one on purpose)."""
+    _WINDOWS.clear()
+
+
 def resolve_window(h: int, w: int, kernel: tuple[int, int], stride: tuple[int, int],
                    dilation: tuple[int, int], pad: str | tuple[int, int, int, int],
                    ceil_mode: bool = False) -> tuple[Window, tuple[str, ...]]:
-    """Output size, concrete padding and floor-division warnings for a sliding window."""
+    """Output size, concrete padding and floor-division warnings for a sliding window.
+
+    Remembered during an analysis (a bounded memo; errors are not kept): the layers of a network
+    repeat the same windows on the same sizes, and then share one immutable result."""
+    key = (h, w, kernel, stride, dilation, pad, ceil_mode)
+    try:
+        return _WINDOWS[key]
+    except KeyError:
+        made = _resolve_window(h, w, kernel, stride, dilation, pad, ceil_mode)
+        if len(_WINDOWS) < _WINDOWS_MAX:
+            _WINDOWS[key] = made
+        return made
+    except TypeError:       # an unhashable argument (a list)
+        return _resolve_window(h, w, kernel, stride, dilation, pad, ceil_mode)
+
+
+def _resolve_window(h: int, w: int, kernel: tuple[int, int], stride: tuple[int, int],
+                    dilation: tuple[int, int], pad: str | tuple[int, int, int, int],
+                    ceil_mode: bool) -> tuple[Window, tuple[str, ...]]:
     pads: list[int] = []
     outs: list[int] = []
     notes: list[str] = []
@@ -91,6 +120,8 @@ def resolve_window(h: int, w: int, kernel: tuple[int, int], stride: tuple[int, i
 def window_field(field: Field, kernel, stride, dilation) -> Field:
     rf_h, j_h = shapes.grow(field.rf_h, field.jump_h, kernel[0], stride[0], dilation[0])
     rf_w, j_w = shapes.grow(field.rf_w, field.jump_w, kernel[1], stride[1], dilation[1])
+    if rf_w == rf_h and type(rf_w) is type(rf_h):
+        rf_w = rf_h                     # one object for a square field (a long network's memory)
     return Field(rf_h, rf_w, j_h, j_w)
 
 
