@@ -201,15 +201,15 @@ def test_atomic_file_leaves_nothing_on_failure_or_ctrl_c(tmp_path):
 
 
 def test_save_output_and_diagram_go_through_a_temporary_file(tmp_path, monkeypatch):
-    import cnncalc.files as files
+    import tempfile                 # cnncalc.files imports it when it writes
     seen = []
-    real = files.tempfile.mkstemp
+    real = tempfile.mkstemp
 
     def spy(*args, **kwargs):
         fd, name = real(*args, **kwargs)
         seen.append(Path(name).parent)
         return fd, name
-    monkeypatch.setattr(files.tempfile, "mkstemp", spy)
+    monkeypatch.setattr(tempfile, "mkstemp", spy)
     res = invoke("lenet5", "--run", "-o", str(tmp_path / "o.npy"), "--diagram",
                  str(tmp_path / "d.svg"), "--save-maps", str(tmp_path / "m"), "-q")
     assert res.code == 0, res.err
