@@ -20,7 +20,7 @@ from conftest import DictWeights
 
 import cnncalc
 from cnncalc import engine
-from cnncalc.engine import winograd
+from cnncalc.engine import threads, winograd
 from cnncalc.errors import CnnCalcError
 from cnncalc.layers import REGISTRY
 from cnncalc.spec import zoo_names
@@ -1059,3 +1059,40 @@ def test_a_pool_window_of_only_padding_is_rejected():
         analyse("- maxpool: {size: 1, padding: 1}", "4x4x1")
     with pytest.raises(CnnCalcError, match="padding 3 must be smaller than the window size 3"):
         analyse("- avgpool: {size: 3, stride: 1, padding: [0, 3, 0, 0]}", "4x4x1")
+
+
+# --- threading modes ---------------------------------------------------------------------------
+
+def test_blas_and_worker_threading_give_the_same_network_output():
+    """A run splits its work one of two ways (EngineConfig.threading: BLAS's threads, or the
+    engine's workers with BLAS on one thread); the network's output does not depend on it."""
+    a = analyse("- conv: {filters: 32, kernel: 3, padding: 1, activation: relu}\n"
+                "- conv: {filters: 32, kernel: 3, padding: 1}\n- maxpool: {size: 2}\n"
+                "- conv: {filters: 16, kernel: 5, stride: 2, padding: 2}\n- flatten\n"
+                "- dense: {units: 10}", "64x64x8")
+    x = engine.random_input(a.input, 2, 1)
+    outs = {}
+    for mode in ("blas", "workers"):
+        res = engine.run(a, x, engine.RandomWeights(3),
+                         config=engine.EngineConfig(workers=2, threading=mode))
+        assert res.verified and res.threads == 2
+        outs[mode] = res.output
+    np.testing.assert_allclose(outs["blas"], outs["workers"], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode, blas_threads, parallel", [("blas", 2, False),
+                                                          ("workers", 1, True)])
+def test_threading_mode_sets_blas_and_the_engine(mode, blas_threads, parallel):
+    """"blas": BLAS on the run's thread count and the blocks in turn; "workers": BLAS on one
+    thread and the blocks on the engine's workers; BLAS's own count is restored after."""
+    blas = threads.BlasThreads()
+    if blas.get is None:
+        pytest.skip("this NumPy's BLAS cannot be controlled")
+    before = blas.get()
+    with engine.Engine(engine.EngineConfig(workers=2, threading=mode)) as eng, \
+            eng.threads() as split:
+        assert (blas.get(), eng.parallel, split) == (blas_threads, parallel, parallel)
+        with eng.blas_threads():             # one big product: BLAS's threads either way
+            assert (blas.get(), eng.parallel) == (2, False)
+        assert blas.get() == blas_threads
+    assert blas.get() == before

@@ -40,6 +40,7 @@ def default_workers() -> int:
 class EngineConfig:
     """How a run splits and schedules its work. The defaults are what ``--run`` uses."""
     workers: int = field(default_factory=default_workers)
+    threading: str = "blas"              # "blas" or "workers": see threads.py
     chunk_bytes: int = 8 << 20           # im2col block, one multithreaded GEMM at a time: ~L3
     par_chunk_bytes: int = 1 << 20       # im2col block per worker thread (1-thread GEMMs): ~L2
     band_min_bytes: int = 1 << 20        # smaller copies and pools are not split over threads

@@ -15,6 +15,7 @@ once; :func:`conv_workspace` and the others tell the planner what a layer alloca
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import TYPE_CHECKING, Any, cast
 
@@ -81,8 +82,6 @@ def conv2d(eng: Engine, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, s
                           writeable=False).transpose(5, 0, 1, 2, 3, 4, 6)
         wm = np.ascontiguousarray(
             w.reshape(kh, kw, cg, g, fg).transpose(3, 0, 1, 2, 4)).reshape(g, k, fg)
-    blocks, size = _im2col_blocks(eng.config, n, oh, ow, kh * kw * c, eng.parallel)
-    scratch = Scratch(size)
 
     def block(span: Block) -> None:
         n0, n1, r0, r1 = span
@@ -104,7 +103,11 @@ def conv2d(eng: Engine, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, s
             dst += bias
         activate(dst, act, True, act_alpha)
 
-    eng.each(block, blocks)
+    # ungrouped: one product per block, split by BLAS's threads (see Engine.blas_threads)
+    with eng.blas_threads() if g == 1 else contextlib.nullcontext():
+        blocks, size = _im2col_blocks(eng.config, n, oh, ow, kh * kw * c, eng.parallel)
+        scratch = Scratch(size)
+        eng.each(block, blocks)
     return out
 
 

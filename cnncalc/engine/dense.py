@@ -50,7 +50,7 @@ class StreamedUniform:
             finally:
                 free.put((acc, buf))
 
-        eng.each(job, range(-(-total // RNG_CHUNK)))
+        eng.map(job, range(-(-total // RNG_CHUNK)))      # generation: on the workers
         out = made[0][0]
         for acc, _ in made[1:]:
             out += acc

@@ -106,7 +106,7 @@ def run(a: Analysis, x: np.ndarray, weights: WeightSource | None = None,
         raise CnnCalcError(f"the input array is {fmt_shape(x.shape[1:])}, but the network "
                            f"expects {fmt_shape(a.input)}")
     # overflow and invalid values are reported once, as a non-finite output, not as warnings
-    with Engine(config) as eng, eng.single_blas(), np.errstate(all="ignore"):
+    with Engine(config) as eng, eng.threads(), np.errstate(all="ignore"):
         return _run(eng, a, x, source, warnings, on_layer)
 
 

@@ -3,10 +3,22 @@ config), the BLAS thread control behind it (:class:`BlasThreads`), and the helpe
 split work over the workers: :meth:`Engine.each`, :meth:`Engine.matmul`, :meth:`Engine.bands`,
 :func:`split_blocks` and the per-call scratch buffers (:class:`Scratch`).
 
-During a run BLAS is set to one thread and the blocks of work run on the engine's own worker
-threads (each gathers its windows and multiplies them): the copies run in parallel too, and no
-GEMM waits for a sleeping BLAS thread, which costs a lot on a busy machine. Without a controllable
-OpenBLAS, BLAS keeps its threads and the blocks run in turn.
+A run uses its threads in one of two ways (:attr:`EngineConfig.threading`, entered by
+:meth:`Engine.threads`):
+
+- ``"blas"`` (the default): the layers and their blocks run in turn, and BLAS splits every matrix
+  product over the run's threads. OpenBLAS's threads spin between products, so handing work to
+  them is cheap; waking a sleeping Python worker thread is not (in a virtual machine it takes a
+  host round trip), and on a quiet 2-CPU Xeon this way measured best (VGG-16 149 ms against 171
+  to 186 ms with workers).
+- ``"workers"``: BLAS is set to one thread and the blocks of work run on the engine's own worker
+  threads (each gathers its windows and multiplies them), so the copies run in parallel too and
+  no product waits for a sleeping BLAS thread, which costs a lot on a busy machine (measured on an
+  AMD EPYC under load). Products that are one big GEMM still go to BLAS's threads
+  (:meth:`Engine.blas_threads`). Without a controllable OpenBLAS, BLAS keeps its threads and the
+  blocks run in turn.
+
+Random weights are generated on the worker threads either way (:meth:`Engine.map`).
 
 An engine is made for one run and closed after it (its pool shut down, BLAS restored): nothing
 one run sets up is left for the next.
@@ -140,6 +152,8 @@ class Engine:
         self.workers = self.config.workers
         self.parallel = parallel
         self._pool: ThreadPoolExecutor | None = None
+        self._blas: BlasThreads | None = None       # set while BLAS is on one thread
+        self._owner: int | None = None              # the thread that set it (runs the layers)
 
     def __enter__(self) -> Engine:
         return self
@@ -180,6 +194,28 @@ class Engine:
                 fn(item)
 
     @contextmanager
+    def threads(self) -> Iterator[bool]:
+        """The run's threading (:attr:`EngineConfig.threading`) for the duration: BLAS on the
+        run's thread count, or on one thread with the engine's workers (:meth:`single_blas`).
+        Yields whether the engine's workers split the work."""
+        if self.config.threading == "workers":
+            with self.single_blas() as parallel:
+                yield parallel
+            return
+        blas = BlasThreads()
+        if blas.set is None or blas.get is None:
+            yield False
+            return
+        before = blas.get()
+        blas.set(self.workers)
+        self._blas, self._owner = blas, threading.get_ident()
+        try:
+            yield False
+        finally:
+            self._blas = None
+            blas.set(before)
+
+    @contextmanager
     def single_blas(self) -> Iterator[bool]:
         """BLAS on one thread and the engine in parallel mode for the duration (if BLAS can be
         controlled and there are two workers or more); yields whether it could."""
@@ -191,11 +227,34 @@ class Engine:
         self._warm_up()
         blas.set(1)
         self.parallel = True
+        self._blas, self._owner = blas, threading.get_ident()
         try:
             yield True
         finally:
             self.parallel = False
+            self._blas = None
             blas.set(before)
+
+    @contextmanager
+    def blas_threads(self) -> Iterator[None]:
+        """Within a parallel run, for work that is one large matrix product after another: BLAS
+        on the workers' count and the kernel's blocks in turn for the duration. BLAS splits
+        one product over its threads better than the engine splits it into blocks when the
+        blocks would be few or would each pack the same matrix again (measured on a quiet
+        2-CPU Xeon: a 14×14×512 im2col convolution 5.0 ms against 10.1, the whole-map
+        Winograd of 56×56×128 6.4 against 9.2); handing work to the engine's threads costs
+        more per step there than BLAS's spinning threads do. Elsewhere it does nothing."""
+        if not self.parallel or self._blas is None or self._blas.set is None or \
+                threading.get_ident() != self._owner:      # never from inside a worker's task
+            yield
+            return
+        self._blas.set(self.workers)
+        self.parallel = False
+        try:
+            yield
+        finally:
+            self._blas.set(1)
+            self.parallel = True
 
     def _warm_up(self) -> None:
         """Have every worker thread run one multithreaded GEMM first. Measured with NumPy's
@@ -217,25 +276,23 @@ class Engine:
     def matmul(self, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None
                ) -> np.ndarray:
         """``a @ b`` for 2-D float32 arrays (into ``out`` when given), split over the worker
-        threads when it is large (by rows of ``a``, or by columns of ``b`` for few rows: a
-        dense layer at batch 1)."""
+        threads by rows of ``a`` when it is large; with few rows (a dense layer at batch 1),
+        over BLAS's threads."""
         m, k = a.shape
         n = b.shape[1]
         if not self.parallel or m * k * n < MATMUL_SPLIT_MIN:
             return np.matmul(a, b, out=out)
+        parts = self.workers
+        if m < 4 * parts:
+            # few rows (a dense layer at batch 1): BLAS's threads split it without packing
+            # half of b per thread (measured: VGG-16's fc1 15 ms against 28 split in columns)
+            with self.blas_threads():
+                return np.matmul(a, b, out=out)
         if out is None:
             out = np.empty((m, n), F32)
-        parts = self.workers
-        if m >= 4 * parts:
-            rows = [m * i // parts for i in range(parts + 1)]
-            self.each(lambda i: np.matmul(a[rows[i]:rows[i + 1]], b,
-                                          out=out[rows[i]:rows[i + 1]]), range(parts))
-        else:
-            cols = [n * i // parts for i in range(parts + 1)]
-
-            def part(i: int) -> None:
-                np.matmul(a, b[:, cols[i]:cols[i + 1]], out=out[:, cols[i]:cols[i + 1]])
-            self.each(part, range(parts))
+        rows = [m * i // parts for i in range(parts + 1)]
+        self.each(lambda i: np.matmul(a[rows[i]:rows[i + 1]], b, out=out[rows[i]:rows[i + 1]]),
+                  range(parts))
         return out
 
     def bands(self, rows: int, nbytes: int, fn: Callable[[int, int], None]) -> None:

@@ -20,6 +20,7 @@ each stage split over the threads. :func:`workspace_bytes` counts the buffers fo
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -173,6 +174,18 @@ def winograd3x3(eng: Engine, xp: np.ndarray, w: np.ndarray, bias: np.ndarray | N
         t = choose(eng.config, (3, 3), (1, 1), (1, 1), 1, c, filters, n, oh, ow) or transform(2)
         u = winograd_weights(eng, w, t)
     t = transform(4 if u.shape[0] == 36 else 2)
+    whole = _Plan(eng.config, t, n, hp, wp, c, filters, eng.parallel).whole
+    # in a "workers" run, many blocks go to the workers (each block's products on one thread)
+    # and a map done whole to BLAS's threads (see Engine.blas_threads); in a "blas" run the
+    # blocks run in turn and BLAS splits each product
+    with eng.blas_threads() if whole else contextlib.nullcontext():
+        return _winograd(eng, xp, u, bias, act, act_alpha, t, filters)
+
+
+def _winograd(eng: Engine, xp: np.ndarray, u: np.ndarray, bias: np.ndarray | None,
+              act: str | None, act_alpha: float, t: Transform, filters: int) -> np.ndarray:
+    n, hp, wp, c = xp.shape
+    oh, ow = positions(hp, 3, 1), positions(wp, 3, 1)
     plan = _Plan(eng.config, t, n, hp, wp, c, filters, eng.parallel)
     m, a, th, tw = t.m, t.alpha, plan.th, plan.tw
     if (m * th + 2, m * tw + 2) != (hp, wp):       # odd size: zero rows/columns to whole tiles
@@ -182,7 +195,7 @@ def winograd3x3(eng: Engine, xp: np.ndarray, w: np.ndarray, bias: np.ndarray | N
     y0, y1, y2, y3 = full.strides
     scratch = Scratch(plan.most * plan.per_tile)
 
-    def run_block(span: Block, each: bool) -> None:
+    def run_block(span: Block) -> None:
         n0, n1, t0, t1 = span
         nb, rows = n1 - n0, t1 - t0
         tiles = nb * rows * tw
@@ -193,55 +206,22 @@ def winograd3x3(eng: Engine, xp: np.ndarray, w: np.ndarray, bias: np.ndarray | N
             # D[(i, j), image, tile row, tile column, channel] = x[m·row + i, m·column + j]
             src = as_strided(xp[n0:n1, m * t0:], (a, a, nb, rows, tw, c),
                              (x1, x2, x0, m * x1, m * x2, x3), writeable=False)
-            dst = d.reshape(a, a, nb, rows, tw, c)
-            if each:
-                eng.each(lambda i: np.copyto(dst[i], src[i]), range(a))
-            else:
-                np.copyto(dst, src)
-            vm, dm = v.reshape(a * a, tiles * c), d.reshape(a * a, tiles * c)
-            pm = prod.reshape(a * a, tiles, filters)
-            ym = y.reshape(m * m, tiles, filters)
-            if each:        # the whole map: every stage in small pieces, taken as workers free up
-                _by_columns(eng, t.bt, dm, vm, tiles, c)
-                eng.each(lambda k: np.matmul(v.reshape(a * a, tiles, c)[k], u[k], out=pm[k]),
-                         range(a * a))
-                _by_columns(eng, t.at, pm.reshape(a * a, tiles * filters),
-                            ym.reshape(m * m, tiles * filters), tiles, filters)
-            else:
-                np.matmul(t.bt, dm, out=vm)
-                np.matmul(v.reshape(a * a, tiles, c), u, out=pm)
-                np.matmul(t.at, pm.reshape(a * a, tiles * filters),
-                          out=ym.reshape(m * m, tiles * filters))
+            np.copyto(d.reshape(a, a, nb, rows, tw, c), src)
+            np.matmul(t.bt, d.reshape(a * a, tiles * c), out=v.reshape(a * a, tiles * c))
+            np.matmul(v.reshape(a * a, tiles, c), u, out=prod.reshape(a * a, tiles, filters))
+            np.matmul(t.at, prod.reshape(a * a, tiles * filters),
+                      out=y.reshape(m * m, tiles * filters))
+            out_tiles = y.reshape(m, m, nb, rows, tw, filters)
+            if bias is not None:
+                out_tiles += bias
             target = as_strided(full[n0:n1, m * t0:], (m, m, nb, rows, tw, filters),
                                 (y1, y2, y0, m * y1, m * y2, y3))
-            out_tiles = ym.reshape(m, m, nb, rows, tw, filters)
-
-            def finish(p: int) -> None:
-                part = out_tiles[p]
-                if bias is not None:
-                    part += bias
-                target[p] = activate(part, act, True, act_alpha)
-
-            if each:
-                eng.each(finish, range(m))
+            if act == "relu":                  # the activation and the scatter in one pass
+                np.maximum(out_tiles, 0, out=target)
             else:
-                for p in range(m):
-                    finish(p)
+                np.copyto(target, activate(out_tiles, act, True, act_alpha))
 
-    if plan.whole:
-        run_block(plan.blocks[0], True)
-    else:
-        eng.each(lambda span: run_block(span, False), plan.blocks)
+    eng.each(run_block, plan.blocks)
     if full.shape[1:3] == (oh, ow):
         return full
     return np.ascontiguousarray(full[:, :oh, :ow])
-
-
-def _by_columns(eng: Engine, a: np.ndarray, b: np.ndarray, out: np.ndarray, tiles: int,
-                width: int) -> None:
-    """``out = a @ b`` for a transform (``b``: tiles × ``width`` values per row), in bands of
-    whole tiles, several per worker so that a worker slowed by other load holds no one up."""
-    parts = min(tiles, 4 * eng.workers)
-    cuts = [tiles * i // parts * width for i in range(parts + 1)]
-    eng.each(lambda i: np.matmul(a, b[:, cuts[i]:cuts[i + 1]], out=out[:, cuts[i]:cuts[i + 1]]),
-             range(parts))
