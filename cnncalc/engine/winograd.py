@@ -118,7 +118,8 @@ class _Plan:
         m, a2 = t.m, t.alpha ** 2
         self.oh, self.ow = positions(hp, 3, 1), positions(wp, 3, 1)
         self.th, self.tw = -(-self.oh // m), -(-self.ow // m)
-        self.per_tile = a2 * (2 * c + filters) + m * m * filters      # D, V, M and Y values
+        # D, V, M (and a bias row) and Y values
+        self.per_tile = a2 * (2 * c + filters) + filters + m * m * filters
         row = self.tw * self.per_tile * 4                  # bytes per row of tiles
         # a block multiplies its tiles by all of U (α²·C·F values): with fewer tiles than
         # filters, reading and packing U would cost more than the products
@@ -194,13 +195,18 @@ def _winograd(eng: Engine, xp: np.ndarray, u: np.ndarray, bias: np.ndarray | Non
     x0, x1, x2, x3 = xp.strides
     y0, y1, y2, y3 = full.strides
     scratch = Scratch(plan.most * plan.per_tile)
+    # the bias rides along in the output transform: one more row of products holding the bias
+    # for every tile, and a column of ones in Aᵀ ⊗ Aᵀ (a pass over the output saved)
+    at = t.at if bias is None else np.hstack([t.at, np.ones((m * m, 1), F32)])
+    rows_of_m = a * a + (bias is not None)
 
     def run_block(span: Block) -> None:
         n0, n1, t0, t1 = span
         nb, rows = n1 - n0, t1 - t0
         tiles = nb * rows * tw
         with scratch.take() as buf:
-            cut = np.cumsum([0, a * a * tiles * c, a * a * tiles * c, a * a * tiles * filters])
+            cut = np.cumsum([0, a * a * tiles * c, a * a * tiles * c,
+                             rows_of_m * tiles * filters])
             d, v, prod = (buf[cut[i]:cut[i + 1]] for i in range(3))
             y = buf[cut[3]:cut[3] + m * m * tiles * filters]
             # D[(i, j), image, tile row, tile column, channel] = x[m·row + i, m·column + j]
@@ -208,12 +214,13 @@ def _winograd(eng: Engine, xp: np.ndarray, u: np.ndarray, bias: np.ndarray | Non
                              (x1, x2, x0, m * x1, m * x2, x3), writeable=False)
             np.copyto(d.reshape(a, a, nb, rows, tw, c), src)
             np.matmul(t.bt, d.reshape(a * a, tiles * c), out=v.reshape(a * a, tiles * c))
-            np.matmul(v.reshape(a * a, tiles, c), u, out=prod.reshape(a * a, tiles, filters))
-            np.matmul(t.at, prod.reshape(a * a, tiles * filters),
+            products = prod.reshape(rows_of_m, tiles, filters)
+            np.matmul(v.reshape(a * a, tiles, c), u, out=products[:a * a])
+            if bias is not None:
+                products[a * a] = bias
+            np.matmul(at, prod.reshape(rows_of_m, tiles * filters),
                       out=y.reshape(m * m, tiles * filters))
             out_tiles = y.reshape(m, m, nb, rows, tw, filters)
-            if bias is not None:
-                out_tiles += bias
             target = as_strided(full[n0:n1, m * t0:], (m, m, nb, rows, tw, filters),
                                 (y1, y2, y0, m * y1, m * y2, y3))
             if act == "relu":                  # the activation and the scatter in one pass
