@@ -463,6 +463,7 @@ def run_json(result, facts: dict[str, Any]) -> dict[str, Any]:
         "verified": result.verified,
         "forward_seconds": round(result.forward_seconds, 6),
         "weights_seconds": round(result.weights_seconds, 6),
+        "init_seconds": round(result.init_seconds, 6),
         "weights_streamed": bool(facts.get("weights_streamed")),
         "threads": result.threads,
         "input": facts.get("input"),

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import subprocess
+import sys
 import tracemalloc
 
 import numpy as np
@@ -1096,3 +1098,44 @@ def test_threading_mode_sets_blas_and_the_engine(mode, blas_threads, parallel):
             assert (blas.get(), eng.parallel) == (2, False)
         assert blas.get() == blas_threads
     assert blas.get() == before
+
+
+# --- the process's memory for --run (arena.py) ----------------------------------------------------
+
+ARENA_PROBE = r"""
+import resource, sys
+import numpy as np
+from cnncalc.engine import arena
+keep = arena.keep_freed_memory() if sys.argv[1] == "keep" else False
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+touched = arena.reserve(64 << 20)
+before = faults()
+a = np.empty(16 << 20, np.float32)        # 64 MiB, after 64 MiB were touched and freed
+a.fill(1)
+print(keep, touched, faults() - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_kept_memory_is_reused_without_new_page_faults():
+    """With freed memory kept (mallopt), an array the size of the reserved working set reuses
+    its pages: (almost) no page faults; without, glibc gives the block back and every page of
+    the new array is faulted in again."""
+    out = {}
+    for mode in ("keep", "default"):
+        proc = subprocess.run([sys.executable, "-c", ARENA_PROBE, mode], capture_output=True,
+                              text=True, check=True)
+        keep, touched, faults = proc.stdout.split()
+        out[mode] = (keep, int(touched), int(faults))
+    assert out["keep"][:2] == ("True", 64 << 20) and out["default"][1] == 64 << 20
+    assert out["keep"][2] < 100 < out["default"][2]
+
+
+def test_the_working_set_excludes_the_weights():
+    """The estimate's working set is activations and scratch only: VGG-16's peak is at fc1's
+    392 MiB of weights, its working set at a 224x224x64 convolution."""
+    a = cnncalc.analyse(cnncalc.load("vgg16"))
+    est = engine.estimate_memory(a)
+    assert est.at.name == "fc1" and est.weights == 102_764_544 * 4
+    assert 3 * 224 * 224 * 64 * 4 < est.working < est.peak - est.weights

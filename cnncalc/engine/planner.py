@@ -47,6 +47,7 @@ class MemoryEstimate:
     peak: int               # bytes, including OVERHEAD_BYTES
     at: LayerRecord | None  # the layer where it happens
     weights: int            # the largest layer's parameter bytes
+    working: int = 0        # the most that activations and scratch take at once (no weights)
 
 
 def _weight_bytes(rec: LayerRecord, batch: int, streamed: bool, config: EngineConfig) -> int:
@@ -74,13 +75,15 @@ def estimate_memory(a: Analysis, batch: int | None = None, streamed: bool = Fals
     last = last_uses(a)
     size = [math.prod(a.input)] + [math.prod(r.output) for r in a.layers]
     live = size[0] * 4 * batch * 2          # the input (and its float32 copy)
-    peak, at, wmax = 0, None, 0
+    peak, at, wmax, working = 0, None, 0, 0
     if after is not None:
         peak = live + after(0, tuple(a.input))
     for rec in a.layers:
         wbytes = _weight_bytes(rec, batch, streamed, config)
         wmax = max(wmax, wbytes)
-        now = live + size[rec.index] * 4 * batch + wbytes + workspace(rec, batch, config)
+        scratch = live + size[rec.index] * 4 * batch + workspace(rec, batch, config)
+        working = max(working, scratch)
+        now = scratch + wbytes
         if now > peak:
             peak, at = now, rec
         live += size[rec.index] * 4 * batch
@@ -91,7 +94,7 @@ def estimate_memory(a: Analysis, batch: int | None = None, streamed: bool = Fals
             now = live + after(rec.index, tuple(rec.output))
             if now > peak:
                 peak, at = now, rec
-    return MemoryEstimate(peak + OVERHEAD_BYTES, at, wmax)
+    return MemoryEstimate(peak + OVERHEAD_BYTES, at, wmax, working)
 
 
 def whole_weights_fit(a: Analysis, limit: int | Budget | None,

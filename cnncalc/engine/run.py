@@ -16,6 +16,7 @@ import numpy as np
 from ..analysis import Analysis, LayerRecord
 from ..errors import CnnCalcError
 from ..layers import fmt_shape, suggest
+from .arena import prepare_process
 from .config import F32, EngineConfig
 from .ops import OPS, Ctx
 from .dense import is_streamed
@@ -44,6 +45,7 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     nonfinite: str | None = None     # the output holds NaN or infinity: where they first appeared
     threads: int = 1                 # worker threads the run used
+    init_seconds: float = 0.0        # the weights (made and prepared) and starting the threads
 
     @property
     def verified(self) -> bool:
@@ -106,8 +108,12 @@ def run(a: Analysis, x: np.ndarray, weights: WeightSource | None = None,
         raise CnnCalcError(f"the input array is {fmt_shape(x.shape[1:])}, but the network "
                            f"expects {fmt_shape(a.input)}")
     # overflow and invalid values are reported once, as a non-finite output, not as warnings
+    start = time.perf_counter()
     with Engine(config) as eng, eng.threads(), np.errstate(all="ignore"):
-        return _run(eng, a, x, source, warnings, on_layer)
+        setup = time.perf_counter() - start           # the threads started, BLAS set
+        result = _run(eng, a, x, source, warnings, on_layer)
+    result.init_seconds = setup + result.weights_seconds
+    return result
 
 
 def _run(eng: Engine, a: Analysis, x: np.ndarray, weights: WeightSource, warnings: list[str],
@@ -256,7 +262,11 @@ def execute(a: Analysis, setup: RunSetup, on_layer: OnLayer | None = None
             on_layer(rec, y, lr)
 
     try:
+        t0 = time.perf_counter()
+        prepare_process(est.working)        # memory kept and faulted in: see arena.py
+        reserved = time.perf_counter() - t0
         result = run(a, x, weights, hook)
+        result.init_seconds += reserved
     except OutOfMemory as e:
         from ..report import mib
         budget = Budget(setup.max_memory, "--max-memory") \

@@ -209,6 +209,9 @@ class Engine:
         before = blas.get()
         blas.set(self.workers)
         self._blas, self._owner = blas, threading.get_ident()
+        if self.workers > 1:          # start BLAS's threads now, not in the first layer
+            a = np.ones((256, 256), F32)
+            np.matmul(a, a)
         try:
             yield False
         finally:
