@@ -211,8 +211,9 @@ def forward_benchmark(rounds: int, threads: int) -> dict:
         out["torch_threads"] = torch.get_num_threads()
         out["ratio_min"] = min(ours) / min(torch_t)
         out["ratio_median"] = statistics.median(ours) / statistics.median(torch_t)
-    # the per-layer split of one engine run with generated weights (as `--run` does it)
-    res = engine.run(a, x, engine.RandomWeights(0))
+    # the per-layer split of one engine run with generated weights (as `--run` does it when
+    # they fit: whole, made before each layer)
+    res = engine.run(a, x, engine.RandomWeights(0, stream=False))
     out["run_forward_seconds"] = res.forward_seconds
     out["run_weights_seconds"] = res.weights_seconds
     out["slowest_layers"] = [(lr.path, round(lr.seconds * 1e3, 1)) for lr in

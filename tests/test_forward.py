@@ -1097,6 +1097,9 @@ def test_threading_mode_sets_blas_and_the_engine(mode, blas_threads, parallel):
         with eng.blas_threads():             # one big product: BLAS's threads either way
             assert (blas.get(), eng.parallel) == (2, False)
         assert blas.get() == blas_threads
+        with eng.blas_on_one_thread():       # products on the workers: one BLAS thread each
+            assert (blas.get(), eng.parallel) == (1, parallel)
+        assert blas.get() == blas_threads
     assert blas.get() == before
 
 

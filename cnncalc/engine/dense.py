@@ -50,7 +50,8 @@ class StreamedUniform:
             finally:
                 free.put((acc, buf))
 
-        eng.map(job, range(-(-total // RNG_CHUNK)))      # generation: on the workers
+        with eng.blas_on_one_thread():                  # generation: on the workers
+            eng.map(job, range(-(-total // RNG_CHUNK)))
         out = made[0][0]
         for acc, _ in made[1:]:
             out += acc

@@ -219,6 +219,22 @@ class Engine:
             blas.set(before)
 
     @contextmanager
+    def blas_on_one_thread(self) -> Iterator[None]:
+        """In a ``"blas"`` run, for work handed to the engine's workers that calls BLAS (each
+        of a streamed dense matrix's chunks is generated and multiplied on a worker): BLAS on
+        one thread for the duration, so that the workers' products do not each start BLAS's
+        threads on the same CPUs. Elsewhere it does nothing."""
+        if self.parallel or self._blas is None or self._blas.set is None or \
+                threading.get_ident() != self._owner:
+            yield
+            return
+        self._blas.set(1)
+        try:
+            yield
+        finally:
+            self._blas.set(self.workers)
+
+    @contextmanager
     def single_blas(self) -> Iterator[bool]:
         """BLAS on one thread and the engine in parallel mode for the duration (if BLAS can be
         controlled and there are two workers or more); yields whether it could."""
