@@ -15,16 +15,18 @@ The package, one job per module (imports go one way: engine → analysis/layers,
 
 - :mod:`.run`: :func:`run`, :func:`execute` (the ``--run`` command), the results;
 - :mod:`.ops`: :data:`OPS`, each layer operation with the scratch it declares;
-- :mod:`.conv` (im2col/GEMM, depthwise, transposed), :mod:`.winograd` (F(2×2, 3×3)),
+- :mod:`.conv` (im2col/GEMM, depthwise, transposed), :mod:`.winograd` (F(4×4, 3×3), F(2×2, 3×3)),
   :mod:`.pool` (pools, LRN), :mod:`.dense` (streamed random weights), :mod:`.resize` (pad,
   upsample, crop), :mod:`.activations`, :mod:`.geometry` (padding, window positions): the kernels;
 - :mod:`.weights` (random, npz and fixed weights) and :mod:`.rng` (reproducible chunks);
-- :mod:`.planner`: the memory estimate, ``--max-memory``, the run-time guess;
-- :mod:`.threads`: the per-run :class:`Engine` (worker pool, BLAS on one thread, parallel
-  mode) and the helpers that split work; :mod:`.config`: its frozen :class:`EngineConfig`.
+- :mod:`.planner`: the memory estimate, ``--max-memory``, the run-time guess; :mod:`.arena`:
+  the ``--run`` command's process memory (freed memory kept, the working set faulted in);
+- :mod:`.threads`: the per-run :class:`Engine` (BLAS's threads, or a worker pool with BLAS on
+  one thread) and the helpers that split work; :mod:`.config`: its frozen :class:`EngineConfig`.
 
 There is no module-level mutable state: everything a run sets up lives in its :class:`Engine`,
-passed to the kernels (through :class:`~.ops.Ctx` for the operations), and goes with it.
+passed to the kernels (through :class:`~.ops.Ctx` for the operations), and goes with it. The one
+process-wide change is :mod:`.arena`'s, made by the ``--run`` command, not by :func:`run`.
 
 Only this package (and :mod:`cnncalc.images`) imports NumPy.
 """
