@@ -1142,3 +1142,16 @@ def test_the_working_set_excludes_the_weights():
     est = engine.estimate_memory(a)
     assert est.at.name == "fc1" and est.weights == 102_764_544 * 4
     assert 3 * 224 * 224 * 64 * 4 < est.working < est.peak - est.weights
+
+
+def test_random_weights_are_whole_only_within_the_budget_and_a_gib():
+    """Random weights are generated whole when the run's estimate with them whole fits both the
+    budget and 1 GiB (VGG-16: about 0.5 GiB); a dense layer of 300 M weights (1.1 GiB) streams."""
+    from cnncalc.engine.planner import WHOLE_WEIGHTS_MAX, Budget, whole_weights_fit
+    vgg = cnncalc.analyse(cnncalc.load("vgg16"))
+    assert WHOLE_WEIGHTS_MAX == 1 << 30
+    assert whole_weights_fit(vgg, None) and whole_weights_fit(vgg, Budget(800 << 20, "test"))
+    assert not whole_weights_fit(vgg, 300 << 20)               # --max-memory 300M
+    big = analyse("- dense: {units: 30000}", "[10000]")
+    assert big.totals()["params"] == 300_030_000
+    assert not whole_weights_fit(big, None)

@@ -9,8 +9,8 @@ A run uses its threads in one of two ways (:attr:`EngineConfig.threading`, enter
 - ``"blas"`` (the default): the layers and their blocks run in turn, and BLAS splits every matrix
   product over the run's threads. OpenBLAS's threads spin between products, so handing work to
   them is cheap; waking a sleeping Python worker thread is not (in a virtual machine it takes a
-  host round trip), and on a quiet 2-CPU Xeon this way measured best (VGG-16 149 ms against 171
-  to 186 ms with workers).
+  host round trip), and on a quiet 2-CPU Xeon this way measured best (VGG-16 162 ms against 194
+  ms with workers, the same engine timed alternately).
 - ``"workers"``: BLAS is set to one thread and the blocks of work run on the engine's own worker
   threads (each gathers its windows and multiplies them), so the copies run in parallel too and
   no product waits for a sleeping BLAS thread, which costs a lot on a busy machine (measured on an
