@@ -30,7 +30,7 @@ On some processors OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are set to work around old
 they slow a current NumPy. This script reports them and, unless --keep-openblas-env is given,
 re-runs itself without both (for the benchmark only: tests and CI never change them).
 
-Usage:  python benchmarks/bench_forward.py [--rounds 7] [--e2e-rounds 5] [--json FILE]
+Usage:  python benchmarks/bench_forward.py [--rounds 15] [--e2e-rounds N] [--json FILE]
 """
 
 from __future__ import annotations
@@ -290,12 +290,17 @@ def end_to_end(rounds: int) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rounds", type=int, default=7, help="forward-pass repetitions per side")
-    ap.add_argument("--e2e-rounds", type=int, default=5, help="end-to-end process repetitions")
+    ap.add_argument("--rounds", type=int, default=15, help="forward-pass repetitions per side")
+    ap.add_argument("--e2e-rounds", type=int, default=None,
+                    help="end-to-end process repetitions (default: as many as --rounds, so that "
+                         "run.forward_seconds and PyTorch's forward are minimums over as many "
+                         "samples)")
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--keep-openblas-env", action="store_true",
                     help="do not drop OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE for the benchmark")
     args = ap.parse_args()
+    if args.e2e_rounds is None:
+        args.e2e_rounds = args.rounds
     if not args.keep_openblas_env and any(k in os.environ for k in OPENBLAS_VARS):
         env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_VARS}
         env["CNNCALC_BENCH_DROPPED"] = ",".join(f"{k}={os.environ[k]}" for k in OPENBLAS_VARS
