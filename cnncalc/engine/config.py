@@ -49,6 +49,6 @@ class EngineConfig:
     winograd_min_channels: int = 16      # below these the im2col GEMM is cheaper than the
     winograd_min_filters: int = 16       # transforms
     winograd_f4_min_tiles: int = 32      # F(4×4) from this many 4×4 output tiles on
-    winograd_min_tiles: int = 100        # F(2×2) from this many 2×2 tiles on, else im2col
+    winograd_min_tiles: int = 36         # F(2×2) from this many 2×2 tiles on, else im2col
     winograd_block_bytes: int = 8 << 20  # gathered and transformed tiles per block and worker
     winograd_min_block_tiles: int = 64   # but at least this many tiles (and one per filter)
