@@ -280,12 +280,13 @@ def naive_pool(x, kind, size, stride, pads, out_hw, count_include_pad):
     return out
 
 
-@pytest.fixture(params=[False, True], ids=["serial", "threads"])
+@pytest.fixture(params=[False, True, "blas"], ids=["serial", "threads", "blas"])
 def eng(request):
-    """An engine that runs a test both in turn and split over (three) worker threads, even
-    for tiny arrays."""
-    config = engine.EngineConfig(workers=3, band_min_bytes=0)
-    with engine.Engine(config, parallel=request.param) as e:
+    """An engine that runs a test in turn, split over (three) worker threads, and as a "blas"
+    run (blocks in turn, bands on the workers), even for tiny arrays."""
+    config = engine.EngineConfig(workers=3, band_min_bytes=0,
+                                 blas_band_min_bytes=0 if request.param == "blas" else 1 << 62)
+    with engine.Engine(config, parallel=request.param is True) as e:
         yield e
 
 

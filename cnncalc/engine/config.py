@@ -44,6 +44,7 @@ class EngineConfig:
     chunk_bytes: int = 8 << 20           # im2col block, one multithreaded GEMM at a time: ~L3
     par_chunk_bytes: int = 1 << 20       # im2col block per worker thread (1-thread GEMMs): ~L2
     band_min_bytes: int = 1 << 20        # smaller copies and pools are not split over threads
+    blas_band_min_bytes: int = 4 << 20   # the same in a "blas" run (a worker must be woken)
     winograd: bool = True                # 3×3 stride-1 convolutions by Winograd (below)
     winograd_tiles: tuple[int, ...] = (4, 2)   # F(4×4, 3×3) and F(2×2, 3×3), tried in turn
     winograd_min_channels: int = 16      # below these the im2col GEMM is cheaper than the

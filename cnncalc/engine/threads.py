@@ -315,13 +315,18 @@ class Engine:
         return out
 
     def bands(self, rows: int, nbytes: int, fn: Callable[[int, int], None]) -> None:
-        """fn(r0, r1) over bands of rows: split over the workers in a parallel run when the
-        work is big enough to gain from it (copies and element-wise NumPy release the GIL),
-        else once."""
-        parts = min(rows, self.workers) if self.parallel and \
-            nbytes >= self.config.band_min_bytes else 1
+        """fn(r0, r1) over bands of rows: split over the workers when the work is big enough
+        to gain from it (copies and element-wise NumPy release the GIL; in a ``"blas"`` run
+        from :attr:`EngineConfig.blas_band_min_bytes`, as waking a worker costs more there:
+        VGG-16's first pool 1.4 ms against 2.0), else once."""
+        big = nbytes >= (self.config.band_min_bytes if self.parallel
+                         else self.config.blas_band_min_bytes)
+        parts = min(rows, self.workers) if big else 1
         cuts = [rows * i // parts for i in range(parts + 1)]
-        self.each(lambda i: fn(cuts[i], cuts[i + 1]), range(parts))
+        if parts > 1 and not self.parallel:
+            self.map(lambda i: fn(cuts[i], cuts[i + 1]), range(parts))
+        else:
+            self.each(lambda i: fn(cuts[i], cuts[i + 1]), range(parts))
 
     def blocks(self, n: int, oh: int, row: int, budget: int) -> list[Block]:
         """:func:`split_blocks` for this run's workers and mode."""
