@@ -39,7 +39,8 @@ TRAIN_CONVENTIONS = ["true", "torchinfo", "keras"]
 @click.option("--quiet", "-q", is_flag=True, help="Print only the output shape.")
 @click.option("--run", "-r", "run_", is_flag=True,
               help="Run a NumPy forward pass and check every layer's shape (exit 1 if one "
-                   "differs). The options below imply it.")
+                   "differs), on one thread per CPU or OMP_NUM_THREADS. The options below "
+                   "imply it.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the random input and the random (Kaiming-uniform) weights.")
 @click.option("--image", metavar="PATH",
