@@ -152,7 +152,7 @@ class Engine:
         self.workers = self.config.workers
         self.parallel = parallel
         self._pool: ThreadPoolExecutor | None = None
-        self._blas: BlasThreads | None = None       # set while BLAS is on one thread
+        self._blas: BlasThreads | None = None       # the run's BLAS control, while it runs
         self._owner: int | None = None              # the thread that set it (runs the layers)
 
     def __enter__(self) -> Engine:
