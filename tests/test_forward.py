@@ -1156,3 +1156,29 @@ def test_random_weights_are_whole_only_within_the_budget_and_a_gib():
     big = analyse("- dense: {units: 30000}", "[10000]")
     assert big.totals()["params"] == 300_030_000
     assert not whole_weights_fit(big, None)
+
+
+@pytest.mark.parametrize("act", ["relu", "relu6", "leaky_relu", "tanh", "sigmoid", "silu",
+                                 "hardswish", "gelu", "elu"])
+@pytest.mark.parametrize("kernel, stride, c, f, path", [
+    ((3, 3), (2, 2), 4, 5, "im2col"),
+    ((1, 1), (1, 1), 4, 5, "1x1"),
+    ((3, 3), (1, 1), 16, 16, "winograd"),
+])
+def test_a_fused_activation_is_applied_on_every_convolution_path(act, kernel, stride, c, f, path,
+                                                                  eng):
+    """A conv's own activation gives what the same activation after it gives, whatever the
+    kernel: im2col, 1x1 and Winograd (silu, gelu, ... make a new array instead of working in
+    place; the im2col path once dropped them)."""
+    from cnncalc.engine.activations import activate
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((1, 12, 12, c)).astype(np.float32)
+    w = (rng.standard_normal(kernel + (c, f)) / 4).astype(np.float32)
+    b = rng.standard_normal(f).astype(np.float32)
+    config = dataclasses.replace(eng.config, winograd_min_tiles=1, winograd_f4_min_tiles=1)
+    with engine.Engine(config, eng.parallel) as e:
+        assert (winograd.choose(config, kernel, stride, (1, 1), 1, c, f, 1, 10, 10) is not None) \
+            == (path == "winograd")
+        fused = engine.conv2d(e, x, w, b, stride, (1, 1), (0, 0, 0, 0), 1, act)
+        plain = engine.conv2d(e, x, w, b, stride, (1, 1), (0, 0, 0, 0), 1, None)
+    np.testing.assert_allclose(fused, activate(plain.copy(), act, False), rtol=1e-5, atol=1e-5)

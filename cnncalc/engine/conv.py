@@ -101,7 +101,9 @@ def conv2d(eng: Engine, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, s
                 dst.reshape(m, g, fg)[...] = res.transpose(1, 0, 2)
         if bias is not None:
             dst += bias
-        activate(dst, act, True, act_alpha)
+        done = activate(dst, act, True, act_alpha)
+        if done is not dst:             # silu, gelu, ... make a new array
+            dst[...] = done
 
     # ungrouped: one product per block, split by BLAS's threads (see Engine.blas_threads)
     with eng.blas_threads() if g == 1 else contextlib.nullcontext():
