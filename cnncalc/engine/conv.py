@@ -83,6 +83,13 @@ def conv2d(eng: Engine, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, s
         wm = np.ascontiguousarray(
             w.reshape(kh, kw, cg, g, fg).transpose(3, 0, 1, 2, 4)).reshape(g, k, fg)
 
+    def finish(d: np.ndarray) -> None:
+        if bias is not None:
+            d += bias
+        done = activate(d, act, True, act_alpha)
+        if done is not d:               # silu, gelu, ... make a new array
+            d[...] = done
+
     def block(span: Block) -> None:
         n0, n1, r0, r1 = span
         m = (n1 - n0) * (r1 - r0) * ow
@@ -91,7 +98,11 @@ def conv2d(eng: Engine, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, s
             if g == 1:
                 src = view[n0:n1, r0:r1]
                 cols = buf[:m * k].reshape(src.shape)
-                np.copyto(cols, src)
+                if eng.parallel:        # already on a worker
+                    np.copyto(cols, src)
+                else:                   # in turn: a big copy in bands on the workers
+                    eng.bands(r1 - r0, cols.nbytes,
+                              lambda a, b: np.copyto(cols[:, a:b], src[:, a:b]))
                 np.matmul(cols.reshape(m, k), wm, out=dst)
             else:
                 src = view[:, n0:n1, r0:r1]
@@ -99,11 +110,10 @@ def conv2d(eng: Engine, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, s
                 np.copyto(cols, src)
                 res = np.matmul(cols.reshape(g, m, k), wm)          # (g, m, fg)
                 dst.reshape(m, g, fg)[...] = res.transpose(1, 0, 2)
-        if bias is not None:
-            dst += bias
-        done = activate(dst, act, True, act_alpha)
-        if done is not dst:             # silu, gelu, ... make a new array
-            dst[...] = done
+        if eng.parallel:
+            finish(dst)
+        else:                           # the product was BLAS's; the activation in bands
+            eng.bands(m, dst.nbytes, lambda a, b: finish(dst[a:b]))
 
     # ungrouped: one product per block, split by BLAS's threads (see Engine.blas_threads)
     with eng.blas_threads() if g == 1 else contextlib.nullcontext():
