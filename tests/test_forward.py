@@ -111,6 +111,7 @@ def naive_conv(x, w, b, stride, dilation, pads, groups):
     ((3, 2), (2, 1), (1, 1), (0, 1, 2, 0), 1, 2, 3),
     ((3, 3), (1, 2), (2, 1), (2, 2, 1, 1), 2, 4, 6),
     ((2, 2), (2, 2), (1, 1), (0, 0, 0, 0), 3, 3, 6),     # depthwise, multiplier 2
+    ((3, 3), (2, 1), (2, 1), (1, 2, 2, 1), 4, 4, 4),     # depthwise, strided and dilated
     ((1, 1), (2, 2), (1, 1), (1, 0, 0, 1), 1, 3, 2),     # 1x1 strided with padding
 ])
 def test_conv_against_loops(kernel, stride, dilation, pads, groups, cin, filters, eng):

@@ -158,12 +158,23 @@ def depthwise(eng: Engine, x: np.ndarray, w: np.ndarray, stride: Pair, dilation:
     dh, dw = dilation
     oh = positions(xp.shape[1], dh * (kh - 1) + 1, sh)
     ow = positions(xp.shape[2], dw * (kw - 1) + 1, sw)
-    out = np.zeros((x.shape[0], oh, ow, filters), F32)
-    tmp = np.empty_like(out)
-    for i in range(kh):
-        for j in range(kw):
-            np.multiply(offset(xp, i * dh, j * dw, oh, ow, sh, sw), w[i, j, 0], out=tmp)
-            out += tmp
+    out = np.empty((x.shape[0], oh, ow, filters), F32)
+
+    def band(r0: int, r1: int) -> None:
+        """Output rows r0..r1: the first offset's product, then the others added."""
+        acc = out[:, r0:r1]
+        tmp = np.empty_like(acc)
+        for i in range(kh):
+            for j in range(kw):
+                src = offset(xp[:, r0 * sh:], i * dh, j * dw, r1 - r0, ow, sh, sw)
+                if i == j == 0:
+                    np.multiply(src, w[0, 0, 0], out=acc)
+                else:
+                    np.multiply(src, w[i, j, 0], out=tmp)
+                    acc += tmp
+
+    # element-wise work: in row bands on the workers when it is big (Engine.bands)
+    eng.bands(oh, out.nbytes * kh * kw, band)
     return out
 
 
