@@ -888,7 +888,7 @@ def test_memory_estimate_counts_weights_activations_and_scratch():
 @pytest.mark.parametrize("m", [2, 4])
 @pytest.mark.parametrize("h, w, c, f, parallel, block_bytes", [
     (30, 30, 32, 32, False, 2 << 20),       # in blocks of tile rows, in turn
-    (30, 30, 32, 32, True, 2 << 20),        # few tiles on threads: the whole map at once
+    (30, 30, 32, 32, True, 2 << 20),        # few blocks on threads (a run takes them in turn)
     (15, 17, 24, 40, True, 2 << 20),        # odd output: one more padded row and column
     (41, 39, 16, 24, True, 1 << 14),        # many small blocks on threads
 ])

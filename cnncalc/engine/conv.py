@@ -240,9 +240,8 @@ def conv_prepare(rec: LayerRecord, params: dict[str, Any], eng: Engine, batch: i
 
 def conv_workspace(rec: LayerRecord, batch: int, config: EngineConfig) -> int:
     """A convolution: its padded copy, and its im2col blocks or Winograd buffers and
-    transformed kernel (a depthwise
-    one, groups = channels, as :func:`depthwise_workspace`; a grouped one also its per-group
-    products)."""
+    transformed kernel (a depthwise one, groups = channels, as :func:`depthwise_workspace`; a
+    grouped one also its per-group products)."""
     ins = rec.input_shapes[0]
     lay = cast("Sliding", rec.layer)
     h, w, c = ins
@@ -254,10 +253,10 @@ def conv_workspace(rec: LayerRecord, batch: int, config: EngineConfig) -> int:
     kernel = lay.kernel
     padded = padded_bytes(ins, win.pads, batch)
     filters = rec.output[-1]
-    if winograd.applies(config, kernel, lay.stride, lay.dilation, groups, c, filters, batch,
-                        win.out_h, win.out_w):
-        scratch = winograd.workspace_bytes(config, batch, h + t + b, w + l + r, c, filters) + \
-            winograd.transformed_bytes(config, c, filters, batch, win.out_h, win.out_w)
+    tr = winograd.choose(config, kernel, lay.stride, lay.dilation, groups, c, filters, batch,
+                         win.out_h, win.out_w)
+    if tr is not None:
+        scratch = winograd.workspace_bytes(config, tr, batch, h + t + b, w + l + r, c, filters)
     else:
         scratch = _im2col_bytes(config, batch, win.out_h, win.out_w, kernel[0] * kernel[1] * c)
     extra = math.prod(rec.output) * 4 * batch if groups > 1 else 0

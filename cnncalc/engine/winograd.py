@@ -14,8 +14,9 @@ times it as weight preparation, as a framework prepacks its weights), so the con
 (:func:`winograd3x3`) gathers, multiplies three times and scatters.
 
 The map goes in blocks of tile rows (gather, the three products, bias and activation, scatter,
-with the block in cache) on the worker threads; a map with too few blocks to share is done whole,
-each stage split over the threads. :func:`workspace_bytes` counts the buffers for the planner.
+with the block in cache): in turn, BLAS splitting each product over its threads, or in a
+``"workers"`` run on the worker threads unless there are too few blocks to share.
+:func:`workspace_bytes` counts the buffers and the transformed kernel for the planner.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def winograd_weights(eng: Engine, w: np.ndarray, t: Transform | None = None) -> 
 
 class _Plan:
     """How a Winograd convolution of this size runs in a mode (in turn or on the workers): its
-    tiles, its blocks of tile rows, and whether the map is done whole."""
+    tiles, its blocks of tile rows, and whether they are too few to share over the workers."""
 
     def __init__(self, config: EngineConfig, t: Transform, n: int, hp: int, wp: int, c: int,
                  filters: int, parallel: bool) -> None:
@@ -127,22 +128,17 @@ class _Plan:
         budget = max(config.winograd_block_bytes, -(-fewest // self.tw) * row)
         self.blocks: list[Block] = split_blocks(n, self.th, row, budget, config.workers,
                                                 parallel)
-        self.whole = parallel and len(self.blocks) < 2 * config.workers
-        if self.whole:
-            self.blocks = [(0, n, 0, self.th)]
+        self.few = parallel and len(self.blocks) < 2 * config.workers
         self.most = largest_block(self.blocks) * self.tw       # tiles in the largest block
-        self.concurrent = 1 if not parallel or self.whole else \
-            min(config.workers, len(self.blocks))
+        self.concurrent = min(config.workers, len(self.blocks)) if parallel else 1
 
 
-def workspace_bytes(config: EngineConfig, n: int, hp: int, wp: int, c: int, filters: int
-                    ) -> int:
-    """Bytes :func:`winograd3x3` allocates besides its (already padded) input, its output and
-    the transformed kernel (counted with the weights), in the costlier of its two modes (in
-    turn, on the workers): the extra padding and the uncropped output of an odd size, and for
+def workspace_bytes(config: EngineConfig, t: Transform, n: int, hp: int, wp: int, c: int,
+                    filters: int) -> int:
+    """Bytes :func:`winograd3x3` with transform ``t`` allocates besides its (already padded)
+    input and its output, in the costlier of its two modes (in turn, on the workers): the
+    transformed kernel U, the extra padding and the uncropped output of an odd size, and for
     each block running at once its gathered tiles D, V, M and output tiles Y."""
-    oh, ow = positions(hp, 3, 1), positions(wp, 3, 1)
-    t = choose(config, (3, 3), (1, 1), (1, 1), 1, c, filters, n, oh, ow) or transform(2)
     values = 0
     for parallel in (False, True) if config.workers > 1 else (False,):
         plan = _Plan(config, t, n, hp, wp, c, filters, parallel)
@@ -151,14 +147,7 @@ def workspace_bytes(config: EngineConfig, n: int, hp: int, wp: int, c: int, filt
             v += n * (t.m * plan.th + 2) * (t.m * plan.tw + 2) * c
             v += n * t.m * plan.th * t.m * plan.tw * filters
         values = max(values, v + plan.concurrent * plan.most * plan.per_tile)
-    return 4 * values
-
-
-def transformed_bytes(config: EngineConfig, c: int, filters: int, n: int, oh: int, ow: int
-                      ) -> int:
-    """Bytes of the transformed kernel U a Winograd layer keeps while it runs."""
-    t = choose(config, (3, 3), (1, 1), (1, 1), 1, c, filters, n, oh, ow)
-    return 0 if t is None else t.alpha ** 2 * c * filters * 4
+    return 4 * (values + t.alpha ** 2 * c * filters)
 
 
 def winograd3x3(eng: Engine, xp: np.ndarray, w: np.ndarray, bias: np.ndarray | None,
@@ -175,11 +164,11 @@ def winograd3x3(eng: Engine, xp: np.ndarray, w: np.ndarray, bias: np.ndarray | N
         t = choose(eng.config, (3, 3), (1, 1), (1, 1), 1, c, filters, n, oh, ow) or transform(2)
         u = winograd_weights(eng, w, t)
     t = transform(4 if u.shape[0] == 36 else 2)
-    whole = _Plan(eng.config, t, n, hp, wp, c, filters, eng.parallel).whole
+    few = _Plan(eng.config, t, n, hp, wp, c, filters, eng.parallel).few
     # in a "workers" run, many blocks go to the workers (each block's products on one thread)
-    # and a map done whole to BLAS's threads (see Engine.blas_threads); in a "blas" run the
-    # blocks run in turn and BLAS splits each product
-    with eng.blas_threads() if whole else contextlib.nullcontext():
+    # and too few to share go in turn on BLAS's threads (see Engine.blas_threads); in a "blas"
+    # run the blocks run in turn and BLAS splits each product
+    with eng.blas_threads() if few else contextlib.nullcontext():
         return _winograd(eng, xp, u, bias, act, act_alpha, t, filters)
 
 
