@@ -1152,11 +1152,12 @@ def test_random_weights_are_whole_only_within_the_budget_and_a_gib():
     from cnncalc.engine.planner import WHOLE_WEIGHTS_MAX, Budget, whole_weights_fit
     vgg = cnncalc.analyse(cnncalc.load("vgg16"))
     assert WHOLE_WEIGHTS_MAX == 1 << 30
-    assert whole_weights_fit(vgg, None) and whole_weights_fit(vgg, Budget(800 << 20, "test"))
-    assert not whole_weights_fit(vgg, 300 << 20)               # --max-memory 300M
+    est = engine.estimate_memory(vgg)
+    assert whole_weights_fit(est, None) and whole_weights_fit(est, Budget(800 << 20, "test"))
+    assert not whole_weights_fit(est, 300 << 20)               # --max-memory 300M
     big = analyse("- dense: {units: 30000}", "[10000]")
     assert big.totals()["params"] == 300_030_000
-    assert not whole_weights_fit(big, None)
+    assert not whole_weights_fit(engine.estimate_memory(big), None)
 
 
 @pytest.mark.parametrize("act", ["relu", "relu6", "leaky_relu", "tanh", "sigmoid", "silu",

@@ -97,16 +97,14 @@ def estimate_memory(a: Analysis, batch: int | None = None, streamed: bool = Fals
     return MemoryEstimate(peak + OVERHEAD_BYTES, at, wmax, working)
 
 
-def whole_weights_fit(a: Analysis, limit: int | Budget | None,
-                      after: AfterLayer | None = None) -> bool:
+def whole_weights_fit(est: MemoryEstimate, limit: int | Budget | None) -> bool:
     """Whether random weights may be generated whole, each array before its layer runs (as a
     framework holds its weights, so that the forward time is the forward pass alone): the
-    run's estimate with them whole stays within ``limit`` (as :func:`check_memory` takes it)
-    and within :data:`WHOLE_WEIGHTS_MAX`. Otherwise large random dense matrices are streamed
-    (:class:`~.dense.StreamedUniform`), generated inside their layer."""
-    peak = estimate_memory(a, after=after).peak
+    run's estimate with them whole (``est``) stays within ``limit`` (as :func:`check_memory`
+    takes it) and within :data:`WHOLE_WEIGHTS_MAX`. Otherwise large random dense matrices are
+    streamed (:class:`~.dense.StreamedUniform`), generated inside their layer."""
     budget = Budget(limit, "--max-memory") if isinstance(limit, int) else limit
-    return peak <= WHOLE_WEIGHTS_MAX and (budget is None or peak <= budget.limit)
+    return est.peak <= WHOLE_WEIGHTS_MAX and (budget is None or est.peak <= budget.limit)
 
 
 def _proc_bytes(path: str, key: str) -> int | None:
@@ -195,11 +193,13 @@ def memory_budget(max_memory: int | None = None,
 
 def check_memory(a: Analysis, limit: int | Budget | None, batch: int | None = None,
                  streamed: bool = False, config: EngineConfig | None = None,
-                 after: AfterLayer | None = None) -> MemoryEstimate:
+                 after: AfterLayer | None = None, est: MemoryEstimate | None = None
+                 ) -> MemoryEstimate:
     """Refuse (CnnCalcError) a run whose estimated peak exceeds ``limit`` bytes (a plain number
-    is ``--max-memory``'s)."""
+    is ``--max-memory``'s). ``est``: the estimate, when the caller has made it already."""
     from ..report import mib
-    est = estimate_memory(a, batch, streamed, config, after)
+    if est is None:
+        est = estimate_memory(a, batch, streamed, config, after)
     budget = Budget(limit, "--max-memory") if isinstance(limit, int) else limit
     if budget is not None and est.peak > budget.limit:
         where = f" at layer {est.at.index} '{est.at.path}'" if est.at is not None else ""

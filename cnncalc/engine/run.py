@@ -20,7 +20,7 @@ from .arena import prepare_process
 from .config import F32, EngineConfig
 from .ops import OPS, Ctx
 from .dense import is_streamed
-from .planner import Budget, check_memory, last_uses, whole_weights_fit
+from .planner import Budget, check_memory, estimate_memory, last_uses, whole_weights_fit
 from .threads import Engine
 from .weights import NpzWeights, RandomWeights, WeightSource, param_specs
 
@@ -238,13 +238,13 @@ def execute(a: Analysis, setup: RunSetup, on_layer: OnLayer | None = None
         writer.check_inputs([(r.index, r.path) for r in a.layers if len(r.output) == 3],
                             setup.inputs)
     after = writer.scratch_bytes if writer is not None else None
-    est = None
-    if isinstance(weights, RandomWeights) and whole_weights_fit(a, setup.max_memory, after):
+    whole = estimate_memory(a, after=after)               # with every weight array whole
+    streamed = isinstance(weights, RandomWeights) and not whole_weights_fit(whole,
+                                                                            setup.max_memory)
+    if isinstance(weights, RandomWeights) and not streamed:
         weights = RandomWeights(setup.seed, stream=False)
-        est = check_memory(a, setup.max_memory, after=after)
-    if est is None:
-        est = check_memory(a, setup.max_memory, streamed=isinstance(weights, RandomWeights),
-                           after=after)
+    est = check_memory(a, setup.max_memory, streamed=streamed, after=after,
+                       est=None if streamed else whole)
     if setup.image is not None:
         x = np.broadcast_to(setup.image, (a.batch,) + setup.image.shape)
         source = setup.image_name or "image"
