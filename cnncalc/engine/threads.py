@@ -224,15 +224,15 @@ class Engine:
         of a streamed dense matrix's chunks is generated and multiplied on a worker): BLAS on
         one thread for the duration, so that the workers' products do not each start BLAS's
         threads on the same CPUs. Elsewhere it does nothing."""
-        if self.parallel or self._blas is None or self._blas.set is None or \
-                threading.get_ident() != self._owner:
+        blas = self._switchable()
+        if self.parallel or blas is None:
             yield
             return
-        self._blas.set(1)
+        blas(1)
         try:
             yield
         finally:
-            self._blas.set(self.workers)
+            blas(self.workers)
 
     @contextmanager
     def single_blas(self) -> Iterator[bool]:
@@ -263,17 +263,24 @@ class Engine:
         2-CPU Xeon: a 14×14×512 im2col convolution 5.0 ms against 10.1, the whole-map
         Winograd of 56×56×128 6.4 against 9.2); handing work to the engine's threads costs
         more per step there than BLAS's spinning threads do. Elsewhere it does nothing."""
-        if not self.parallel or self._blas is None or self._blas.set is None or \
-                threading.get_ident() != self._owner:      # never from inside a worker's task
+        blas = self._switchable()
+        if not self.parallel or blas is None:
             yield
             return
-        self._blas.set(self.workers)
+        blas(self.workers)
         self.parallel = False
         try:
             yield
         finally:
-            self._blas.set(1)
+            blas(1)
             self.parallel = True
+
+    def _switchable(self) -> Callable[[int], None] | None:
+        """BLAS's thread-count setter while this run controls BLAS, called from the thread that
+        runs the layers (never from inside a worker's task); else None."""
+        if self._blas is None or threading.get_ident() != self._owner:
+            return None
+        return self._blas.set
 
     def _warm_up(self) -> None:
         """Have every worker thread run one multithreaded GEMM first. Measured with NumPy's
