@@ -35,7 +35,8 @@ from datetime import date
 from pathlib import Path
 
 # sibling module: the script's folder is on sys.path
-from bench_startup import cnncalc_command, generated_spec, machine
+from bench_startup import (add_bytecode_option, cache_bytecode, cnncalc_command,
+                           generated_spec, machine)
 
 LAYER = "conv: {filters: 16, kernel: 3, padding: same}"
 SMALL, LARGE = 10_000, 100_000
@@ -85,18 +86,15 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=7, help="timed rounds (default 7)")
     ap.add_argument("--python", default=sys.executable, help="interpreter to benchmark")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    ap.add_argument("--no-bytecode-cache", action="store_true",
-                    help="keep the environment's PYTHONDONTWRITEBYTECODE (cold .pyc for "
-                         "cnncalc's own modules)")
+    add_bytecode_option(ap)
     args = ap.parse_args()
 
     py = args.python
     cnncalc = cnncalc_command(py)
     tmp = tempfile.TemporaryDirectory()
     env = dict(os.environ)
-    if not args.no_bytecode_cache:      # as in bench_startup.py: cached bytecode, as installed
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = str(Path(tmp.name) / "pycache")
+    if not args.no_bytecode_cache:      # cached bytecode, as installed
+        cache_bytecode(env, tmp.name)
 
     cases: list[tuple[str, list[str]]] = [
         ("baseline", [py, "-c", "import click, rich.console, rich.table, yaml"])]

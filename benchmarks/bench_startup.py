@@ -68,6 +68,21 @@ def cnncalc_command(python: str) -> list[str]:
 ENV = dict(os.environ)
 
 
+def add_bytecode_option(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--no-bytecode-cache", action="store_true",
+                    help="keep the environment's PYTHONDONTWRITEBYTECODE (cold .pyc for "
+                         "cnncalc's own modules)")
+
+
+def cache_bytecode(env: dict[str, str], tmp: str) -> None:
+    """As after `pip install`: every module's bytecode is cached. The dependencies ship their
+    .pyc files; with PYTHONDONTWRITEBYTECODE set (as on some CI machines) cnncalc's own sources
+    would be recompiled on every run while the baseline's never are. The cache lives in the
+    temporary directory ``tmp`` (PYTHONPYCACHEPREFIX), never in the checkout."""
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
+
+
 TTY = "<tty>"      # a command starting with this marker runs on a pseudo-terminal
 
 
@@ -124,21 +139,14 @@ def main() -> int:
     ap.add_argument("--layers", type=int, default=10_000, help="size of the generated spec")
     ap.add_argument("--no-torchinfo", action="store_true", help="skip the torchinfo run")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    ap.add_argument("--no-bytecode-cache", action="store_true",
-                    help="keep the environment's PYTHONDONTWRITEBYTECODE (cold .pyc for "
-                         "cnncalc's own modules)")
+    add_bytecode_option(ap)
     args = ap.parse_args()
 
     py = args.python
     cnncalc = cnncalc_command(py)
     tmp = tempfile.TemporaryDirectory()
     if not args.no_bytecode_cache:
-        # As after `pip install`: every module's bytecode is cached. The dependencies ship
-        # their .pyc files; with PYTHONDONTWRITEBYTECODE set (as on some CI machines) cnncalc's
-        # own sources would be recompiled on every run while the baseline's never are. The
-        # cache lives in a temporary directory (PYTHONPYCACHEPREFIX), never in the checkout.
-        ENV.pop("PYTHONDONTWRITEBYTECODE", None)
-        ENV["PYTHONPYCACHEPREFIX"] = str(Path(tmp.name) / "pycache")
+        cache_bytecode(ENV, tmp.name)
     spec = Path(tmp.name) / "generated_10k.yaml"
     spec.write_text(generated_spec(args.layers))
 
